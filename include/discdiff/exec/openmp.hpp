@@ -1,0 +1,63 @@
+// discdiff/exec/openmp.hpp: the OpenMP executor (host threads, static schedule).
+//
+// Same contract as SequentialExecutor (see exec/sequential.hpp). Compiled without
+// OpenMP (no -fopenmp), the pragma is inactive and the loop runs sequentially, so
+// code that names OpenMPExecutor always builds.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/config.hpp"
+#include "../core/error.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace discdiff {
+
+/// `#pragma omp parallel for schedule(static)` over [0, n).
+/// num_threads = 0 uses the OpenMP default (OMP_NUM_THREADS / omp_get_max_threads());
+/// a positive value fixes the team size for this call; negative values are rejected.
+struct OpenMPExecutor {
+  int num_threads = 0;
+
+  static constexpr const char* name = "openmp";
+  /// The functor may dereference host pointers.
+  static constexpr bool host_memory = true;
+
+  /// True when the library was compiled with OpenMP (otherwise for_each is sequential).
+  static constexpr bool enabled() {
+#if defined(_OPENMP)
+    return true;
+#else
+    return false;
+#endif
+  }
+
+  /// The team size a call will use (1 without OpenMP).
+  int team_size() const {
+    if (num_threads < 0)
+      throw_invalid("OpenMPExecutor", "num_threads", num_threads, "must be >= 0 (0 = default)");
+#if defined(_OPENMP)
+    return num_threads > 0 ? num_threads : omp_get_max_threads();
+#else
+    return 1;
+#endif
+  }
+
+  template <class F>
+  void for_each(std::int64_t n, const F& f) const {
+    const int nt = team_size();
+    if (n <= 0) return;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+#else
+    (void)nt;
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+#endif
+  }
+};
+
+}  // namespace discdiff

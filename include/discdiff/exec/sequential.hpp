@@ -1,0 +1,28 @@
+// discdiff/exec/sequential.hpp: the sequential executor (one host thread).
+//
+// Executor contract (docs/architecture.md, "Executors"): `exec.for_each(n, f)` calls
+// f(i) once for every i in [0, n), where f is a trivially copyable functor with
+// `DD_HD void operator()(std::int64_t i) const` that never throws. The order of the
+// calls is unspecified for parallel executors; a functor's result for index i must
+// therefore depend on i only (counter-based randomness keyed by i, writes to slot i).
+#pragma once
+
+#include <cstdint>
+
+#include "../core/config.hpp"
+
+namespace discdiff {
+
+/// Runs f(0), f(1), ..., f(n-1) in order on the calling thread. The reference backend.
+struct SequentialExecutor {
+  static constexpr const char* name = "sequential";
+  /// The functor may dereference host pointers.
+  static constexpr bool host_memory = true;
+
+  template <class F>
+  void for_each(std::int64_t n, const F& f) const {
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+  }
+};
+
+}  // namespace discdiff
