@@ -8,7 +8,7 @@
 //
 // The result equals forward_corrupt_raw(SequentialExecutor{}, ...) on the host element for
 // element: the same kernel (ops/forward_corrupt.hpp) with the same counters
-// (seed, stream, b * L + l); see docs/math/ctmc_exec.md for the one caveat (device libm).
+// (seed, stream, b * L + l); see docs/math/ctmc.md for the one caveat (device libm).
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // Forward corruption is a pure function of (inputs, seed, stream): a 64 x 257 batch gives
 // identical tokens on SequentialExecutor and OpenMPExecutor with 1, 2, 7 threads and the
 // default team, for every generator, float and double; element (b, l) uses the counter
-// CounterRng(seed, stream, b * L + l) (docs/math/ctmc_exec.md).
+// CounterRng(seed, stream, b * L + l) (docs/math/ctmc.md).
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -6,7 +6,7 @@
 //   P_u[a,a] = e^{-u},  P_u[MASK,a] = m = -expm1(-u),  P_u[MASK,MASK] = 1,  all others 0
 //
 // Valid noise: any u >= 0, and negative u (P_{-Delta}[a,a] = e^{Delta}) down to
-// u > -log(max<T>) where e^{|u|} overflows. See docs/math/ctmc_generators.md.
+// u > -log(max<T>) where e^{|u|} overflows. See docs/math/ctmc.md.
 #pragma once
 
 #include "../core/config.hpp"

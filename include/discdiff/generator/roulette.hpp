@@ -9,7 +9,7 @@
 //
 // p_m = 1 reproduces AbsorbingGenerator bit for bit; p_m = 0 reproduces UniformGenerator on the
 // regular block bit for bit (MASK unreachable). Valid noise: any u >= 0, and negative u down to
-// u > -(log(max<T>) - log N). See docs/math/ctmc_generators.md.
+// u > -(log(max<T>) - log N). See docs/math/ctmc.md.
 #pragma once
 
 #include <cstdint>

@@ -11,7 +11,7 @@
 // sigma(t) Q, so rate() and exit_rate() take the per-token rate vector beta explicitly.
 //
 // Valid noise: every ubar_v >= 0, and negative ubar_v > -log(max<T>). See
-// docs/math/ctmc_generators.md.
+// docs/math/ctmc.md.
 #pragma once
 
 #include <string>

@@ -7,7 +7,7 @@
 // Every entry is O(1) and no N x N matrix is ever formed. Valid noise: any u >= 0
 // (u = +700 is fine in float: e^{-u} underflows to 0, nothing becomes NaN or Inf) and
 // negative u (the inverse P_{-Delta}, e.g. the staggered score) down to
-// u > -(log(max<T>) - log N), beyond which e^{|u|} N overflows. See docs/math/ctmc_generators.md.
+// u > -(log(max<T>) - log N), beyond which e^{|u|} N overflows. See docs/math/ctmc.md.
 #pragma once
 
 #include <cstdint>

@@ -5,7 +5,7 @@
 // for Thrust-CUDA call forward_corrupt_raw on device buffers.
 //
 // Element (b, l) uses CounterRng(seed, stream, b * L + l): the result is identical for
-// every host executor and thread count (docs/math/ctmc_exec.md).
+// every host executor and thread count (docs/math/ctmc.md).
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,128 @@
+// discdiff/nn/config.hpp: the transformer's configuration (spec/MODELS.md 1, 5),
+// its parameter count and its FLOPs per token.
+//
+// One config covers the two networks of MODELS.md:
+//  * the DDiT of SEDD/MDLM/PBRC (time_cond = true, causal = false): adaLN-zero
+//    blocks conditioned on c = SiLU(W2 SiLU(W1 temb(sbar) + b1) + b2);
+//  * the causal AR baseline of MDLM (time_cond = false, causal = true): the same
+//    blocks without modulation (shift = scale = 0, gates = 1).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+
+namespace discdiff {
+namespace nn {
+
+/// Normalisation inside the blocks and before the head.
+enum class NormType : int {
+  layer_norm = 0,  ///< weight-only LayerNorm: (x - mean)/sqrt(var + eps) * g
+  rms_norm = 1     ///< RMSNorm: x / sqrt(mean(x^2) + eps) * g
+};
+
+/// Sizes and switches of the transformer (spec/MODELS.md 1.1-1.2, 3.1, 5).
+struct ModelConfig {
+  int n_layer = 6;       ///< number of blocks
+  int n_head = 4;        ///< attention heads (head_dim = d_model / n_head, even)
+  int d_model = 256;     ///< hidden width d
+  int d_ff = 1024;       ///< MLP hidden width (4 d in every code base)
+  int seq_len = 256;     ///< maximum sequence length (RoPE tables)
+  int vocab_in = 28;     ///< input vocabulary V_in (includes MASK / BOS)
+  int vocab_out = 28;    ///< output classes V_out (untied head)
+  int cond_dim = 128;    ///< width of the conditioning vector c
+  int temb_dim = 256;    ///< sinusoidal embedding width (cos half first, MODELS.md 3.1)
+  bool time_cond = true; ///< adaLN-zero conditioning on sbar (off: plain pre-norm blocks)
+  bool causal = false;   ///< causal attention mask (the AR baseline)
+  NormType norm = NormType::layer_norm;
+  double norm_eps = 1e-5;
+  double rope_base = 10000.0;
+
+  int head_dim() const { return d_model / n_head; }
+
+  /// Throws std::invalid_argument naming the first inconsistent field.
+  void validate(const char* where = "nn::ModelConfig") const {
+    if (n_layer < 1) throw_invalid(where, "n_layer", n_layer, "must be >= 1");
+    if (n_head < 1) throw_invalid(where, "n_head", n_head, "must be >= 1");
+    if (d_model < 2) throw_invalid(where, "d_model", d_model, "must be >= 2");
+    if (d_model % n_head != 0)
+      throw_invalid(where, "d_model", d_model, "must be divisible by n_head");
+    if (head_dim() % 2 != 0)
+      throw_invalid(where, "head_dim", head_dim(), "must be even for rotary embeddings");
+    if (d_ff < 1) throw_invalid(where, "d_ff", d_ff, "must be >= 1");
+    if (seq_len < 1) throw_invalid(where, "seq_len", seq_len, "must be >= 1");
+    if (vocab_in < 1) throw_invalid(where, "vocab_in", vocab_in, "must be >= 1");
+    if (vocab_out < 1) throw_invalid(where, "vocab_out", vocab_out, "must be >= 1");
+    if (time_cond) {
+      if (cond_dim < 1) throw_invalid(where, "cond_dim", cond_dim, "must be >= 1");
+      if (temb_dim < 2 || temb_dim % 2 != 0)
+        throw_invalid(where, "temb_dim", temb_dim, "must be even and >= 2");
+    }
+    if (!(norm_eps > 0)) throw_invalid(where, "norm_eps", norm_eps, "must be > 0");
+    if (!(rope_base > 1)) throw_invalid(where, "rope_base", rope_base, "must be > 1");
+  }
+
+  /// Number of parameters (MODELS.md 1.3):
+  /// V_in d + [temb c + c + c c + c] + n_layer (12 d^2 -> (4 d^2 + 2 d d_ff) + d_ff + d + 2 d
+  /// + [6 d c + 6 d]) + d + [2 d c + 2 d] + d V_out + V_out; bracketed terms only with time_cond.
+  std::int64_t param_count() const {
+    const std::int64_t d = d_model, f = d_ff, c = cond_dim, e = temb_dim;
+    std::int64_t n = std::int64_t(vocab_in) * d;
+    if (time_cond) n += e * c + c + c * c + c;
+    std::int64_t blk = 4 * d * d + 2 * d * f + f + d + 2 * d;
+    if (time_cond) blk += 6 * d * c + 6 * d;
+    n += n_layer * blk;
+    n += d;
+    if (time_cond) n += 2 * d * c + 2 * d;
+    n += d * vocab_out + vocab_out;
+    return n;
+  }
+
+  /// Forward FLOPs per token (2 per multiply-add) at sequence length L (default seq_len):
+  /// per block 2(3d^2 + d^2 + 2 d d_ff) for the projections and 4 L d for Q K^T and P V
+  /// (the full L x L square, also when causal), plus 2 d V_out for the head. The
+  /// per-sequence conditioning MLP and adaLN projections are not counted (O(1/L)).
+  double forward_flops_per_token(int L = -1) const {
+    if (L < 0) L = seq_len;
+    const double d = d_model, f = d_ff;
+    const double blk = 2.0 * (4.0 * d * d + 2.0 * d * f) + 4.0 * double(L) * d;
+    return n_layer * blk + 2.0 * d * vocab_out;
+  }
+  /// Training FLOPs per token: forward + backward (2x forward).
+  double train_flops_per_token(int L = -1) const { return 3.0 * forward_flops_per_token(L); }
+
+  /// Names of the fields of to_vector(), in order.
+  static std::vector<std::string> field_names() {
+    return {"n_layer",  "n_head",   "d_model",   "d_ff",   "seq_len", "vocab_in",
+            "vocab_out", "cond_dim", "temb_dim", "time_cond", "causal", "norm"};
+  }
+  /// The integer fields as one vector (stored beside golden files).
+  std::vector<std::int64_t> to_vector() const {
+    return {n_layer,  n_head,   d_model,   d_ff,          seq_len,        vocab_in,
+            vocab_out, cond_dim, temb_dim, time_cond ? 1 : 0, causal ? 1 : 0,
+            static_cast<int>(norm)};
+  }
+
+  /// Throws std::invalid_argument naming the first field where `stored` (a config
+  /// vector read from a file) differs from this config.
+  void require_matches(const std::vector<std::int64_t>& stored, const char* where) const {
+    const auto mine = to_vector();
+    const auto names = field_names();
+    if (stored.size() != mine.size())
+      throw_invalid(where, "config length", stored.size(),
+                    ("stored config must have " + std::to_string(mine.size()) + " fields")
+                        .c_str());
+    for (std::size_t i = 0; i < mine.size(); ++i)
+      if (stored[i] != mine[i])
+        throw_invalid(where, ("config." + names[i]).c_str(), stored[i],
+                      ("the stored config does not match the model, which has " +
+                       std::to_string(mine[i]))
+                          .c_str());
+  }
+};
+
+}  // namespace nn
+}  // namespace discdiff

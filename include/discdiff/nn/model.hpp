@@ -1,0 +1,343 @@
+// discdiff/nn/model.hpp: the DDiT / causal transformer over flat slabs
+// (spec/MODELS.md 1.2, 3.1, 4, 5), forward and hand-written backward.
+//
+//   Transformer<float> net(cfg);
+//   net.init(seed);                                   // MODELS.md init, Philox stream kInitStream
+//   const float* logits = net.forward(x_t, sbar, B, L);   // B x L x V_out
+//   float loss = masked_cross_entropy(logits, x0, mask, B * L, V_out, net.dlogits());
+//   net.zero_grad();  net.backward();                 // gradients in net.grads()
+//
+// Slab layout: layout.hpp. Activations are kept per layer for the backward pass
+// (about 19 N d + N d_ff... floats per layer, N = B L, plus B H L^2 for attention).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "config.hpp"
+#include "gemm.hpp"
+#include "layers.hpp"
+#include "layout.hpp"
+
+namespace discdiff {
+namespace nn {
+
+/// Philox stream used by Transformer::init (index = position in the slab).
+constexpr std::uint32_t kInitStream = 0x4e4e0001u;
+
+/// The transformer: parameters, gradients and activations as flat arrays.
+template <class T>
+class Transformer {
+ public:
+  explicit Transformer(const ModelConfig& cfg)
+      : cfg_(cfg),
+        lay_(cfg),
+        rope_(cfg.seq_len, cfg.head_dim(), cfg.rope_base),
+        params_(lay_.total, T(0)),
+        grads_(lay_.total, T(0)) {}
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return lay_; }
+  std::vector<T>& params() { return params_; }
+  const std::vector<T>& params() const { return params_; }
+  std::vector<T>& grads() { return grads_; }
+  const std::vector<T>& grads() const { return grads_; }
+  std::size_t num_params() const { return lay_.total; }
+
+  /// Replace the parameters (size must equal num_params()).
+  void set_params(const std::vector<T>& p) {
+    if (p.size() != lay_.total)
+      throw_invalid("nn::Transformer::set_params", "size", p.size(),
+                    ("must equal the parameter count " + std::to_string(lay_.total)).c_str());
+    params_ = p;
+  }
+
+  /// Initialisation of MODELS.md 1.2 from Philox (seed, kInitStream, slab index):
+  /// tok_emb and every Linear weight/bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
+  /// kaiming-uniform with a = sqrt(5); fan_in = d for the embedding); norm weights 1;
+  /// adaLN (ada_*, adaf_*) and the head zero.
+  void init(std::uint64_t seed) {
+    const int d = cfg_.d_model;
+    for (const auto& t : lay_.tensors) {
+      const std::string& nm = t.name;
+      auto ends = [&](const char* s) {
+        const std::string suf(s);
+        return nm.size() >= suf.size() && nm.compare(nm.size() - suf.size(), suf.size(), suf) == 0;
+      };
+      T* p = params_.data() + t.offset;
+      if (ends("ln1_w") || ends("ln2_w") || ends("lnf_w")) {
+        std::fill(p, p + t.size(), T(1));
+      } else if (ends("ada_w") || ends("ada_b") || ends("adaf_w") || ends("adaf_b") ||
+                 ends("head_w") || ends("head_b")) {
+        std::fill(p, p + t.size(), T(0));
+      } else {
+        int fan_in = t.cols;
+        if (nm == "tok_emb") fan_in = d;
+        else if (ends("t_b1")) fan_in = cfg_.temb_dim;
+        else if (ends("t_b2")) fan_in = cfg_.cond_dim;
+        else if (ends("fc1_b")) fan_in = d;
+        else if (ends("fc2_b")) fan_in = cfg_.d_ff;
+        const double bound = 1.0 / std::sqrt(double(fan_in));
+        for (std::size_t i = 0; i < t.size(); ++i) {
+          CounterRng rng(seed, kInitStream, t.offset + i);
+          p[i] = T((2.0 * double(rng.template uniform<T>()) - 1.0) * bound);
+        }
+      }
+    }
+  }
+
+  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+
+  /// Forward pass. tokens: B x L ids in [0, vocab_in); sbar: B noise levels (required
+  /// when time_cond, ignored otherwise). Returns the logits, B x L x vocab_out.
+  /// Throws std::invalid_argument for out-of-vocabulary ids, L > seq_len, non-finite sbar.
+  const T* forward(const int* tokens, const T* sbar, int B, int L) {
+    const char* where = "nn::Transformer::forward";
+    if (B < 1) throw_invalid(where, "B", B, "must be >= 1");
+    if (L < 1) throw_invalid(where, "L", L, "must be >= 1");
+    if (L > cfg_.seq_len)
+      throw_invalid(where, "L", L,
+                    ("sequence longer than the model's seq_len = " + std::to_string(cfg_.seq_len))
+                        .c_str());
+    if (!tokens) throw_invalid(where, "tokens", "null", "must point to B * L ids");
+    const long N = long(B) * L;
+    for (long n = 0; n < N; ++n)
+      if (tokens[n] < 0 || tokens[n] >= cfg_.vocab_in) {
+        const std::string name = "tokens[" + std::to_string(n / L) + ", " + std::to_string(n % L) + "]";
+        require_token(where, name.c_str(), tokens[n], cfg_.vocab_in);
+      }
+    if (cfg_.time_cond) {
+      if (!sbar) throw_invalid(where, "sbar", "null", "a time-conditioned model needs B noise levels");
+      for (int b = 0; b < B; ++b) require_finite(where, "sbar[b]", sbar[b]);
+    }
+    allocate(B, L);
+    tokens_.assign(tokens, tokens + N);
+    const int d = cfg_.d_model, f = cfg_.d_ff, H = cfg_.n_head, V = cfg_.vocab_out;
+    const T eps = T(cfg_.norm_eps);
+    const T* P = params_.data();
+
+    // conditioning: c = SiLU(W2 SiLU(W1 temb + b1) + b2); mod_l = Wada_l c + bada_l
+    if (cfg_.time_cond) {
+      const int cd = cfg_.cond_dim, e = cfg_.temb_dim;
+      timestep_embedding(a_.temb.data(), sbar, B, e);
+      linear_forward(a_.t1.data(), a_.temb.data(), P + lay_.t_w1, P + lay_.t_b1, B, e, cd);
+      silu_forward(a_.s1.data(), a_.t1.data(), long(B) * cd);
+      linear_forward(a_.t2.data(), a_.s1.data(), P + lay_.t_w2, P + lay_.t_b2, B, cd, cd);
+      silu_forward(a_.c.data(), a_.t2.data(), long(B) * cd);
+      for (int l = 0; l < cfg_.n_layer; ++l)
+        linear_forward(a_.layers[l].mod.data(), a_.c.data(), P + lay_.blocks[l].ada_w,
+                       P + lay_.blocks[l].ada_b, B, cd, 6 * d);
+      linear_forward(a_.modf.data(), a_.c.data(), P + lay_.adaf_w, P + lay_.adaf_b, B, cd, 2 * d);
+    }
+
+    embedding_forward(a_.res.data(), tokens, P + lay_.tok_emb, N, d);
+    for (int l = 0; l < cfg_.n_layer; ++l) {
+      auto& A = a_.layers[l];
+      const auto& o = lay_.blocks[l];
+      const T* x = a_.res.data() + std::size_t(l) * N * d;
+      T* y = a_.res.data() + std::size_t(l + 1) * N * d;
+      const T* mod = cfg_.time_cond ? A.mod.data() : nullptr;
+      const long ms = 6L * d;
+      norm_mod_forward(A.a.data(), A.xhat1.data(), A.rstd1.data(), x, P + o.ln1_w,
+                       mod ? mod : nullptr, mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm, eps);
+      linear_forward(A.qkv.data(), A.a.data(), P + o.qkv_w, (const T*)nullptr, int(N), d, 3 * d);
+      rope_apply(A.qkv.data(), rope_, B, L, d, H, false);
+      attention_forward(A.o.data(), A.att.data(), A.qkv.data(), B, L, d, H, cfg_.causal);
+      linear_forward(A.p.data(), A.o.data(), P + o.out_w, (const T*)nullptr, int(N), d, d);
+      gated_residual_forward(A.hmid.data(), x, A.p.data(), mod ? mod + 2 * d : nullptr, B, L, d, ms);
+      norm_mod_forward(A.m.data(), A.xhat2.data(), A.rstd2.data(), A.hmid.data(), P + o.ln2_w,
+                       mod ? mod + 3 * d : nullptr, mod ? mod + 4 * d : nullptr, B, L, d, ms,
+                       cfg_.norm, eps);
+      linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, P + o.fc1_b, int(N), d, f);
+      gelu_forward(A.g.data(), A.f1.data(), N * f);
+      linear_forward(A.f2.data(), A.g.data(), P + o.fc2_w, P + o.fc2_b, int(N), f, d);
+      gated_residual_forward(y, A.hmid.data(), A.f2.data(), mod ? mod + 5 * d : nullptr, B, L, d, ms);
+    }
+    const T* xl = a_.res.data() + std::size_t(cfg_.n_layer) * N * d;
+    const T* modf = cfg_.time_cond ? a_.modf.data() : nullptr;
+    norm_mod_forward(a_.hf.data(), a_.xhatf.data(), a_.rstdf.data(), xl, P + lay_.lnf_w,
+                     modf ? modf : nullptr, modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm,
+                     eps);
+    linear_forward(a_.logits.data(), a_.hf.data(), P + lay_.head_w, P + lay_.head_b, int(N), d, V);
+    return a_.logits.data();
+  }
+
+  /// The logits of the last forward pass.
+  const T* logits() const { return a_.logits.data(); }
+  /// The gradient buffer for the logits (B x L x vocab_out of the last forward pass):
+  /// the loss writes it, backward() reads it.
+  T* dlogits() { return a_.dlogits.data(); }
+  int batch() const { return B_; }
+  int length() const { return L_; }
+
+  /// Backward pass from dlogits(); gradients are ADDED to grads() (call zero_grad first).
+  /// Needs the activations of the preceding forward().
+  void backward() {
+    if (B_ == 0) throw std::logic_error("nn::Transformer::backward: no forward pass yet");
+    const int B = B_, L = L_;
+    const long N = long(B) * L;
+    const int d = cfg_.d_model, f = cfg_.d_ff, H = cfg_.n_head, V = cfg_.vocab_out;
+    const int cd = cfg_.cond_dim;
+    const bool tc = cfg_.time_cond;
+    const T* P = params_.data();
+    T* G = grads_.data();
+    T* dres = a_.dres.data();
+    T* bd = a_.bd.data();
+    T* bd2 = a_.bd2.data();
+    const std::size_t scratch = std::size_t(detail::max_threads()) * L * L;
+    if (a_.att_scratch.size() < scratch) a_.att_scratch.resize(scratch);
+
+    linear_backward(bd, G + lay_.head_w, G + lay_.head_b, a_.dlogits.data(), a_.hf.data(),
+                    P + lay_.head_w, int(N), d, V);
+    std::fill(a_.dres.begin(), a_.dres.end(), T(0));
+    T* dmodf = tc ? a_.dmodf.data() : nullptr;
+    const T* modf = tc ? a_.modf.data() : nullptr;
+    norm_mod_backward(dres, G + lay_.lnf_w, dmodf, dmodf ? dmodf + d : nullptr,
+                      a_.dg_part.data(), bd, a_.xhatf.data(), a_.rstdf.data(), P + lay_.lnf_w,
+                      modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm);
+    if (tc) {
+      std::fill(a_.dc.begin(), a_.dc.end(), T(0));
+      linear_backward(a_.dc.data(), G + lay_.adaf_w, G + lay_.adaf_b, dmodf, a_.c.data(),
+                      P + lay_.adaf_w, B, cd, 2 * d, true);
+    }
+    for (int l = cfg_.n_layer - 1; l >= 0; --l) {
+      auto& A = a_.layers[l];
+      const auto& o = lay_.blocks[l];
+      const T* mod = tc ? A.mod.data() : nullptr;
+      T* dmod = tc ? a_.dmod.data() : nullptr;
+      const long ms = 6L * d;
+      // MLP branch: h_out = hmid + gate_m F
+      gated_residual_backward(bd, dmod ? dmod + 5 * d : nullptr, dres, A.f2.data(),
+                              mod ? mod + 5 * d : nullptr, B, L, d, ms);
+      linear_backward(a_.bff.data(), G + o.fc2_w, G + o.fc2_b, bd, A.g.data(), P + o.fc2_w,
+                      int(N), f, d);
+      gelu_backward(a_.bff.data(), a_.bff.data(), A.f1.data(), N * f);
+      linear_backward(bd, G + o.fc1_w, G + o.fc1_b, a_.bff.data(), A.m.data(), P + o.fc1_w,
+                      int(N), d, f);
+      norm_mod_backward(dres, G + o.ln2_w, dmod ? dmod + 3 * d : nullptr,
+                        dmod ? dmod + 4 * d : nullptr, a_.dg_part.data(), bd, A.xhat2.data(),
+                        A.rstd2.data(), P + o.ln2_w, mod ? mod + 4 * d : nullptr, B, L, d, ms,
+                        cfg_.norm);
+      // attention branch: hmid = x + gate_a (o Wout^T)
+      gated_residual_backward(bd, dmod ? dmod + 2 * d : nullptr, dres, A.p.data(),
+                              mod ? mod + 2 * d : nullptr, B, L, d, ms);
+      linear_backward(bd2, G + o.out_w, (T*)nullptr, bd, A.o.data(), P + o.out_w, int(N), d, d);
+      attention_backward(a_.dqkv.data(), a_.att_scratch.data(), bd2, A.att.data(), A.qkv.data(),
+                         B, L, d, H);
+      rope_apply(a_.dqkv.data(), rope_, B, L, d, H, true);
+      linear_backward(bd, G + o.qkv_w, (T*)nullptr, a_.dqkv.data(), A.a.data(), P + o.qkv_w,
+                      int(N), d, 3 * d);
+      norm_mod_backward(dres, G + o.ln1_w, dmod ? dmod : nullptr, dmod ? dmod + d : nullptr,
+                        a_.dg_part.data(), bd, A.xhat1.data(), A.rstd1.data(), P + o.ln1_w,
+                        mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm);
+      if (tc)
+        linear_backward(a_.dc.data(), G + o.ada_w, G + o.ada_b, dmod, a_.c.data(), P + o.ada_w, B,
+                        cd, 6 * d, true);
+    }
+    embedding_backward(G + lay_.tok_emb, tokens_.data(), dres, N, d);
+    if (tc) {
+      const int e = cfg_.temb_dim;
+      silu_backward(a_.dc.data(), a_.dc.data(), a_.t2.data(), long(B) * cd);  // dt2
+      linear_backward(a_.ds1.data(), G + lay_.t_w2, G + lay_.t_b2, a_.dc.data(), a_.s1.data(),
+                      P + lay_.t_w2, B, cd, cd);
+      silu_backward(a_.ds1.data(), a_.ds1.data(), a_.t1.data(), long(B) * cd);  // dt1
+      linear_backward((T*)nullptr, G + lay_.t_w1, G + lay_.t_b1, a_.ds1.data(), a_.temb.data(),
+                      P + lay_.t_w1, B, e, cd);
+    }
+  }
+
+  /// Bytes held by the activation and scratch buffers of the current (B, L).
+  std::size_t activation_bytes() const {
+    std::size_t n = a_.res.size() + a_.temb.size() + a_.t1.size() + a_.s1.size() + a_.t2.size() +
+                    a_.c.size() + a_.modf.size() + a_.xhatf.size() + a_.rstdf.size() +
+                    a_.hf.size() + a_.logits.size() + a_.dlogits.size() + a_.dres.size() +
+                    a_.bd.size() + a_.bd2.size() + a_.bff.size() + a_.dqkv.size() +
+                    a_.att_scratch.size() + a_.dg_part.size() + a_.dmod.size() +
+                    a_.dmodf.size() + a_.dc.size() + a_.ds1.size();
+    for (const auto& A : a_.layers)
+      n += A.xhat1.size() + A.rstd1.size() + A.a.size() + A.qkv.size() + A.att.size() +
+           A.o.size() + A.p.size() + A.hmid.size() + A.xhat2.size() + A.rstd2.size() +
+           A.m.size() + A.f1.size() + A.g.size() + A.f2.size() + A.mod.size();
+    return n * sizeof(T);
+  }
+
+ private:
+  struct LayerActs {
+    std::vector<T> xhat1, rstd1, a, qkv, att, o, p, hmid, xhat2, rstd2, m, f1, g, f2, mod;
+  };
+  struct Acts {
+    std::vector<T> res, temb, t1, s1, t2, c, modf, xhatf, rstdf, hf, logits;
+    std::vector<LayerActs> layers;
+    std::vector<T> dlogits, dres, bd, bd2, bff, dqkv, att_scratch, dg_part, dmod, dmodf, dc, ds1;
+  };
+
+  void allocate(int B, int L) {
+    if (B == B_ && L == L_) return;
+    B_ = B;
+    L_ = L;
+    const std::size_t N = std::size_t(B) * L, d = cfg_.d_model, f = cfg_.d_ff,
+                      H = cfg_.n_head, V = cfg_.vocab_out, cd = cfg_.cond_dim;
+    const bool tc = cfg_.time_cond;
+    a_ = Acts{};
+    a_.res.resize((cfg_.n_layer + 1) * N * d);
+    if (tc) {
+      a_.temb.resize(B * std::size_t(cfg_.temb_dim));
+      a_.t1.resize(B * cd);
+      a_.s1.resize(B * cd);
+      a_.t2.resize(B * cd);
+      a_.c.resize(B * cd);
+      a_.modf.resize(B * 2 * d);
+      a_.dmod.resize(B * 6 * d);
+      a_.dmodf.resize(B * 2 * d);
+      a_.dc.resize(B * cd);
+      a_.ds1.resize(B * cd);
+    }
+    a_.layers.resize(cfg_.n_layer);
+    for (auto& A : a_.layers) {
+      A.xhat1.resize(N * d);
+      A.rstd1.resize(N);
+      A.a.resize(N * d);
+      A.qkv.resize(N * 3 * d);
+      A.att.resize(std::size_t(B) * H * L * L);
+      A.o.resize(N * d);
+      A.p.resize(N * d);
+      A.hmid.resize(N * d);
+      A.xhat2.resize(N * d);
+      A.rstd2.resize(N);
+      A.m.resize(N * d);
+      A.f1.resize(N * f);
+      A.g.resize(N * f);
+      A.f2.resize(N * d);
+      if (tc) A.mod.resize(B * 6 * d);
+    }
+    a_.xhatf.resize(N * d);
+    a_.rstdf.resize(N);
+    a_.hf.resize(N * d);
+    a_.logits.resize(N * V);
+    a_.dlogits.resize(N * V);
+    a_.dres.resize(N * d);
+    a_.bd.resize(N * d);
+    a_.bd2.resize(N * d);
+    a_.bff.resize(N * f);
+    a_.dqkv.resize(N * 3 * d);
+    a_.att_scratch.resize(std::size_t(detail::max_threads()) * L * L);
+    a_.dg_part.resize(B * d);
+  }
+
+  ModelConfig cfg_;
+  ParamLayout lay_;
+  RopeTables<T> rope_;
+  std::vector<T> params_, grads_;
+  std::vector<int> tokens_;
+  Acts a_;
+  int B_ = 0, L_ = 0;
+};
+
+}  // namespace nn
+}  // namespace discdiff

@@ -1,0 +1,179 @@
+// nn/optim.hpp (AdamW, LR schedules, clipping, EMA), bit-reproducible training, and
+// the host-side validation of nn/ (bad token ids, too-long sequences, config mismatch).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <discdiff/core/random.hpp>
+#include <discdiff/nn/nn.hpp>
+
+using namespace discdiff;
+using namespace discdiff::nn;
+
+namespace {
+ModelConfig small_config() {
+  ModelConfig c;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.d_model = 16;
+  c.d_ff = 32;
+  c.seq_len = 12;
+  c.vocab_in = 9;
+  c.vocab_out = 9;
+  c.cond_dim = 8;
+  c.temb_dim = 16;
+  return c;
+}
+
+/// n training steps of masked-token CE on Philox batches; returns the parameters.
+std::vector<float> train(int steps, std::uint64_t seed) {
+  const ModelConfig cfg = small_config();
+  Transformer<float> net(cfg);
+  net.init(seed);
+  AdamWConfig ac;
+  ac.weight_decay = 0.01;
+  AdamW<float> opt(net.num_params(), ac);
+  Ema<float> ema(net.params().data(), net.num_params());
+  LrSchedule lr{1e-2, 5, steps, LrSchedule::Kind::cosine, 0.1};
+  const int B = 4, L = 12, mask_id = cfg.vocab_in - 1;
+  std::vector<int> x0(B * L), xt(B * L);
+  std::vector<unsigned char> mask(B * L);
+  std::vector<float> sbar(B);
+  for (int s = 1; s <= steps; ++s) {
+    for (int n = 0; n < B * L; ++n) {
+      CounterRng r(seed, std::uint32_t(s), std::uint64_t(n));
+      x0[n] = int(r.uniform_int(std::uint32_t(mask_id)));
+      mask[n] = r.uniform<float>() < 0.5f;
+      xt[n] = mask[n] ? mask_id : x0[n];
+    }
+    for (int b = 0; b < B; ++b) sbar[b] = 0.1f + float(b);
+    const float* lg = net.forward(xt.data(), sbar.data(), B, L);
+    masked_cross_entropy(lg, x0.data(), mask.data(), B * L, cfg.vocab_out, net.dlogits());
+    net.zero_grad();
+    net.backward();
+    clip_grad_norm(net.grads().data(), net.num_params(), 1.0);
+    opt.step(net.params().data(), net.grads().data(), lr.at(s));
+    ema.update(net.params().data());
+  }
+  std::vector<float> out = net.params();
+  out.insert(out.end(), ema.shadow().begin(), ema.shadow().end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("nn: learning-rate schedules") {
+  LrSchedule c{1.0, 10, 0, LrSchedule::Kind::constant, 0.0};
+  CHECK(c.at(1) == doctest::Approx(0.1));
+  CHECK(c.at(5) == doctest::Approx(0.5));
+  CHECK(c.at(10) == 1.0);
+  CHECK(c.at(1000) == 1.0);
+  LrSchedule k{2.0, 10, 110, LrSchedule::Kind::cosine, 0.0};
+  CHECK(k.at(5) == doctest::Approx(1.0));
+  CHECK(k.at(10) == doctest::Approx(2.0));
+  CHECK(k.at(60) == doctest::Approx(1.0));
+  CHECK(k.at(110) == doctest::Approx(0.0));
+  CHECK(k.at(500) == doctest::Approx(0.0));
+}
+
+TEST_CASE("nn: AdamW step, clipping and EMA follow MODELS.md 6.1") {
+  std::vector<double> theta = {1.0, -2.0, 0.5}, g = {0.3, -0.1, 0.0};
+  AdamWConfig ac;
+  ac.weight_decay = 0.1;
+  AdamW<double> opt(3, ac);
+  const double lr = 0.01;
+  opt.step(theta.data(), g.data(), lr);
+  // step 1: mhat = g, vhat = g^2, so theta <- theta (1 - lr wd) - lr g / (|g| + eps)
+  CHECK(theta[0] == doctest::Approx(1.0 * (1 - 1e-3) - lr * 0.3 / (0.3 + 1e-8)).epsilon(1e-12));
+  CHECK(theta[1] == doctest::Approx(-2.0 * (1 - 1e-3) + lr * 0.1 / (0.1 + 1e-8)).epsilon(1e-12));
+  CHECK(theta[2] == doctest::Approx(0.5 * (1 - 1e-3)).epsilon(1e-12));
+  std::vector<double> h = {3.0, 4.0};
+  CHECK(clip_grad_norm(h.data(), 2, 1.0) == doctest::Approx(5.0));
+  CHECK(h[0] == doctest::Approx(3.0 / (5.0 + 1e-6)));
+  std::vector<double> small = {0.3, 0.4};
+  clip_grad_norm(small.data(), 2, 1.0);
+  CHECK(small[0] == 0.3);  // below the threshold: untouched
+  std::vector<double> p = {0.0}, q = {1.0};
+  Ema<double> ema(p.data(), 1, 0.9999, true);
+  ema.update(q.data());
+  CHECK(ema.shadow()[0] == doctest::Approx(1.0 - 2.0 / 11.0));  // d_1 = 2/11
+  CHECK_THROWS_AS(clip_grad_norm(h.data(), 2, 0.0), std::invalid_argument);
+}
+
+TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical") {
+  const auto a = train(20, 1234);
+  const auto b = train(20, 1234);
+  REQUIRE(a.size() == b.size());
+  bool same = true;
+  for (std::size_t i = 0; i < a.size(); ++i) same = same && (a[i] == b[i]);
+  CHECK(same);
+  const auto c = train(20, 999);
+  CHECK(c != a);
+  // the run moved away from the initialisation (incl. the zero-initialised head)
+  Transformer<float> ref(small_config());
+  ref.init(1234);
+  CHECK(std::vector<float>(a.begin(), a.begin() + ref.num_params()) != ref.params());
+}
+
+TEST_CASE("nn: bad input is rejected with std::invalid_argument naming the value") {
+  const ModelConfig cfg = small_config();
+  Transformer<float> net(cfg);
+  net.init(1);
+  std::vector<int> tok(2 * 12, 1);
+  std::vector<float> sbar = {0.5f, 1.0f};
+  tok[13] = cfg.vocab_in;  // out of vocabulary
+  try {
+    net.forward(tok.data(), sbar.data(), 2, 12);
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    CHECK(m.find("tokens[1, 1]") != std::string::npos);
+    CHECK(m.find("= 9") != std::string::npos);
+  }
+  tok[13] = -1;
+  CHECK_THROWS_AS(net.forward(tok.data(), sbar.data(), 2, 12), std::invalid_argument);
+  tok[13] = 1;
+  std::vector<int> longer(13, 0);
+  try {
+    net.forward(longer.data(), sbar.data(), 1, 13);
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    CHECK(m.find("L = 13") != std::string::npos);
+    CHECK(m.find("seq_len = 12") != std::string::npos);
+  }
+  sbar[1] = std::nanf("");
+  CHECK_THROWS_AS(net.forward(tok.data(), sbar.data(), 2, 12), std::invalid_argument);
+  CHECK_THROWS_AS(net.forward(tok.data(), nullptr, 2, 12), std::invalid_argument);
+  CHECK_THROWS_AS(net.set_params(std::vector<float>(3)), std::invalid_argument);
+  // config mismatch, e.g. of a golden file
+  auto stored = cfg.to_vector();
+  CHECK_NOTHROW(cfg.require_matches(stored, "golden"));
+  stored[2] = 32;  // d_model
+  try {
+    cfg.require_matches(stored, "golden");
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    CHECK(m.find("config.d_model = 32") != std::string::npos);
+    CHECK(m.find("16") != std::string::npos);
+  }
+  stored.pop_back();
+  CHECK_THROWS_AS(cfg.require_matches(stored, "golden"), std::invalid_argument);
+  // invalid configs
+  ModelConfig bad = cfg;
+  bad.n_head = 3;
+  CHECK_THROWS_AS(Transformer<float>{bad}, std::invalid_argument);
+  bad = cfg;
+  bad.n_head = 16;  // head_dim 1 is odd
+  CHECK_THROWS_AS(Transformer<float>{bad}, std::invalid_argument);
+  // loss targets
+  std::vector<float> logits(2 * 12 * cfg.vocab_out, 0.0f);
+  std::vector<unsigned char> mask(24, 1);
+  tok[5] = 20;
+  CHECK_THROWS_AS(masked_cross_entropy(logits.data(), tok.data(), mask.data(), 24, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(causal_cross_entropy(logits.data(), tok.data(), 2, 12, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(causal_cross_entropy(logits.data(), tok.data(), 24, 1, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+}
