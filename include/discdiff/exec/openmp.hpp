@@ -51,8 +51,15 @@ struct OpenMPExecutor {
     const int nt = team_size();
     if (n <= 0) return;
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (std::int64_t i = 0; i < n; ++i) f(i);
+#pragma omp parallel num_threads(nt)
+    {
+      // A private copy per thread: the functor's fields (pointers, parameters) can
+      // then stay in registers instead of being reloaded through the shared
+      // reference after every store the kernel makes (possible aliasing).
+      const F local = f;
+#pragma omp for schedule(static)
+      for (std::int64_t i = 0; i < n; ++i) local(i);
+    }
 #else
     (void)nt;
     for (std::int64_t i = 0; i < n; ++i) f(i);

@@ -21,7 +21,8 @@ struct SequentialExecutor {
 
   template <class F>
   void for_each(std::int64_t n, const F& f) const {
-    for (std::int64_t i = 0; i < n; ++i) f(i);
+    const F local = f;  // a local copy keeps the functor's fields in registers
+    for (std::int64_t i = 0; i < n; ++i) local(i);
   }
 };
 

@@ -70,6 +70,34 @@ struct ForwardCorruptKernel {
   }
 };
 
+/// Host variant of ForwardCorruptKernel: element c handles the positions
+/// [c * chunk, min((c + 1) * chunk, L)) of one row, so the row's noise is read once and the
+/// index arithmetic is hoisted out of the token loop. Position i still draws from
+/// CounterRng(seed, stream, i), so the output is bit-identical to the per-token kernel.
+template <class Gen, class T>
+struct ForwardCorruptRowChunkKernel {
+  Gen gen;
+  const int* x0;
+  const T* u;
+  int* xt;
+  std::int64_t L;
+  std::int64_t chunk;
+  std::int64_t chunks_per_row;
+  std::uint64_t seed;
+  std::uint32_t stream;
+
+  DD_HD void operator()(std::int64_t c) const {
+    const std::int64_t b = c / chunks_per_row;
+    const std::int64_t l0 = (c - b * chunks_per_row) * chunk;
+    const std::int64_t l1 = l0 + chunk < L ? l0 + chunk : L;
+    const T ub = u[b];
+    for (std::int64_t i = b * L + l0, end = b * L + l1; i < end; ++i) {
+      CounterRng rng(seed, stream, static_cast<std::uint64_t>(i));
+      xt[i] = gen.sample_forward(x0[i], ub, rng);
+    }
+  }
+};
+
 /// Forward corruption for state-dependent masking (spec 3.5): position i of row b keeps
 /// x0 with probability exp(-ubar_b[x0]) and is masked otherwise, where
 /// ubar_b = ubar + b * ubar_row_stride. ubar_row_stride = 0 shares one length-N vector
@@ -108,7 +136,15 @@ void forward_corrupt_raw(const Exec& exec, const Gen& gen, const int* x0, std::i
                 "forward_corrupt_raw: a generator that is not trivially copyable (e.g. the "
                 "caching DenseGenerator) may only run on SequentialExecutor");
   if (B <= 0 || L <= 0) return;
-  exec.for_each(B * L, ForwardCorruptKernel<Gen, T>{gen, x0, u, xt, L, seed, stream});
+  if constexpr (Exec::host_memory) {
+    // Host executors: chunks of up to 256 positions within a row (same output).
+    constexpr std::int64_t kChunk = 256;
+    const std::int64_t per_row = (L + kChunk - 1) / kChunk;
+    exec.for_each(B * per_row, ForwardCorruptRowChunkKernel<Gen, T>{
+                                   gen, x0, u, xt, L, kChunk, per_row, seed, stream});
+  } else {
+    exec.for_each(B * L, ForwardCorruptKernel<Gen, T>{gen, x0, u, xt, L, seed, stream});
+  }
 }
 
 /// Raw-pointer driver for state-dependent masking (per-token total noise ubar, see
