@@ -128,7 +128,10 @@ consumer: release
 	  -P cmake/ConsumerTest.cmake
 
 # ------------------------------------------------------------------ benchmarks
-bench: deps
+bench:
+ifeq ($(SKIP_DEPS),)
+	@bash scripts/install-deps.sh --bench
+endif
 	cmake --preset release "-DDISCDIFF_BENCH_ARGS=$(BENCH_ARGS)"
 	cmake --build --preset release -j $(JOBS) --target run_bench
 

@@ -7,6 +7,9 @@
 #   scripts/install-deps.sh            # install what is missing
 #   scripts/install-deps.sh --check    # only report; exit 1 if something is missing
 #   scripts/install-deps.sh --list     # print the package list and exit
+#   scripts/install-deps.sh --bench    # also the benchmark-only packages (PyTorch
+#                                      # reference for bench/compare_torch: python3-torch,
+#                                      # python3-numpy); `make bench` passes it
 #
 # OpenMP: g++'s -fopenmp uses GCC's libgomp (libgomp1, a dependency of g++), so no
 # extra package is needed (libomp-dev is LLVM's runtime, for clang only).
@@ -47,14 +50,22 @@ else
   thrust_note="Thrust from libthrust-dev"
 fi
 
+# Benchmark-only: the PyTorch reference of bench/compare_torch (Debian's python3-torch, run
+# with /usr/bin/python3; it uses libopenblas0-openmp above, never the reference BLAS).
+bench_packages=(python3-torch python3-numpy)
+
 mode=install
-case "${1:-}" in
-  "") ;;
-  --check) mode=check ;;
-  --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
-  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "install-deps: unknown argument '$1' (try --help)" >&2; exit 2 ;;
-esac
+list=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) mode=check ;;
+    --list) list=1 ;;
+    --bench) packages+=("${bench_packages[@]}") ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-deps: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+if ((list)); then printf '%s\n' "${packages[@]}"; exit 0; fi
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps: ERROR: dpkg-query/apt-get not found; this script supports Debian (bookworm) only." >&2
