@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -354,4 +355,33 @@ TEST_CASE("sedd: the batch driver is sigma(t) times the per-position sum, fused 
     CHECK(r1[b] == doctest::Approx(r2[b]).epsilon(1e-12));
   }
   for (std::size_t i = 0; i < g1.size(); ++i) CHECK(close(g1[i], g2[i], 1e-12, 1e-14));
+}
+
+TEST_CASE("sedd: expm1_fast is within 2 ulps of expm1 (float and double)") {
+  // The DWDSE kernel's expm1: the Taylor polynomial on (-1/2, 1/2), exp(d) - 1 outside.
+  // Reference: long double expm1.
+  auto ulps = [](auto got, long double want) {
+    using T = decltype(got);
+    const T w = static_cast<T>(want);
+    const T ulp = std::nextafter(std::abs(w), std::numeric_limits<T>::infinity()) - std::abs(w);
+    return static_cast<double>(std::abs(static_cast<long double>(got) - want) / ulp);
+  };
+  double worst_f = 0, worst_d = 0;
+  for (int i = -300000; i <= 300000; ++i) {
+    const double d = i * 2e-5 * (1 + (i % 7 == 0) * 30);  // dense near 0, spread to +-180
+    if (d == 0) continue;
+    if (std::abs(d) < 80) {
+      const float f = static_cast<float>(d);
+      worst_f = std::max(worst_f, ulps(detail::obj::expm1_fast(f), std::expm1(static_cast<long double>(f))));
+    }
+    worst_d = std::max(worst_d, ulps(detail::obj::expm1_fast(d), std::expm1(static_cast<long double>(d))));
+  }
+  for (double d : {1e-300, -1e-300, 1e-12, -1e-12, 0.5, -0.5, std::nextafter(0.5, 0.0),
+                   std::nextafter(-0.5, 0.0), 700.0, -745.0})
+    worst_d = std::max(worst_d, ulps(detail::obj::expm1_fast(d), std::expm1(static_cast<long double>(d))));
+  CHECK(worst_f <= 2.0);
+  CHECK(worst_d <= 2.0);
+  CHECK(detail::obj::expm1_fast(0.0) == 0.0);
+  CHECK(std::isinf(detail::obj::expm1_fast(1000.0)));
+  CHECK(detail::obj::expm1_fast(-1000.0) == -1.0);
 }

@@ -96,6 +96,17 @@ DD_HD DD_INLINE T dlogq_dw(const PerTokenPolynomialView<T>& s, T t, T log_t, int
   return -s.one_minus_alpha(t, v) * log_t / s.alpha(t, v);
 }
 
+/// -log(1 - q) - q >= 0 for q = 1 - mu_a in [0, 1], given ce = -log mu_a: ce - q, except for
+/// q < 1/64 (mu_a -> 1, where ce - q would cancel), the series sum_{k = 2..13} q^k / k (the
+/// remainder is below q^12 / 7 < 1e-22 relative to q^2 / 2).
+template <class T>
+DD_HD DD_INLINE T neg_log1m_minus(T q, T ce) {
+  if (!(q < T(1) / T(64))) return ce - q;
+  T s = T(1) / T(13);
+  for (int k = 12; k >= 2; --k) s = T(1) / T(k) + q * s;
+  return q * q * s;
+}
+
 /// LSE_v(w_v log t_1) into lse_w[0] (one index).
 template <class T>
 struct LseWKernel {
@@ -118,35 +129,40 @@ struct LseWKernel {
 /// subtraction). Returns its L_k term
 ///   (1/t) [ -w_a (1 + log mu_a) + sum_v w_v mu_v ]
 ///     = (1/t) [ w_a (-log mu_a - (1 - mu_a)) + sum_{v != a} w_v mu_v ]
-/// (evaluated in the second form, a sum of non-negative parts, so it stays accurate as
-/// mu -> delta_a); writes grad[v] = gw (1/t) [w_a (mu_v - [v = a]) + mu_v (w_v - wbar)] for v < N
-/// (= gw dL_k/dz_v), 0 for N <= v < V, and the row's log-sum-exp to *lse. S carries a factor 0.5
-/// per draw: the batch kernel passes gw = 0.5 grad_scale.
+/// (evaluated in the second form, a sum of non-negative parts; -log mu_a - (1 - mu_a) by the
+/// series of neg_log1m_minus as mu_a -> 1, so it keeps its relative accuracy as mu -> delta_a);
+/// writes grad[v] = gw (1/t) [w_a (mu_v - [v = a]) + mu_v (w_v - wbar)] for v < N
+/// (= gw dL_k/dz_v), 0 for N <= v < V, and the row's log-sum-exp to *lse. S carries a factor
+/// 0.5 per draw: the batch kernel passes gw = 0.5 grad_scale.
 template <class T>
 DD_HD T genmd4_position(const T* z, int N, int V, int a, T t, const T* w, T gw, T* grad, T* lse) {
-  T mx = z[0];
-  int arg = 0;
-  for (int v = 1; v < N; ++v)
-    if (z[v] > mx) {
-      mx = z[v];
-      arg = v;
-    }
-  detail::obj::Sum4<T> rest, not_a, wnot_a;
-  for (int v = 0; v < N; ++v) {
+  const detail::obj::MaxArg<T> ma = detail::obj::row_max_arg(z, N);
+  const T mx = ma.max;
+  const int arg = ma.arg;
+  // rest = sum_{v != arg} e_v, wnot_a = sum_{v != a} w_v e_v (e_v = exp(z_v - mx), kept in grad)
+  detail::obj::Sum4<T> rest, wnot_a;
+  auto body = [&](int v, int j) {
     const T e = math::exp(z[v] - mx);
     grad[v] = e;
-    if (v != arg) rest.add(v, e);
-    if (v != a) {
-      not_a.add(v, e);
-      wnot_a.add(v, w[v] * e);
-    }
+    rest.lane[j].add(v == arg ? T(0) : e);
+    wnot_a.lane[j].add(v == a ? T(0) : w[v] * e);
+  };
+  int v4 = 0;
+  for (; v4 + 4 <= N; v4 += 4) {
+    body(v4, 0);
+    body(v4 + 1, 1);
+    body(v4 + 2, 2);
+    body(v4 + 3, 3);
   }
-  const T total = T(1) + rest.value();
+  for (; v4 < N; ++v4) body(v4, v4 & 3);
+  const T r = rest.value();
+  const T total = T(1) + r;
   const T inv_total = T(1) / total;
-  const T l1p = math::log1p(rest.value());
+  const T l1p = math::log1p(r);
   *lse = mx + l1p;
-  const T ce = (mx - z[a]) + l1p;               // -log mu_a
-  const T delta = not_a.value() * inv_total;     // 1 - mu_a
+  // q = 1 - mu_a = sum_{v != a} e_v / total: rest when a is the arg-max; otherwise
+  // total - e_a >= total/2 (mu_a <= 1/2), without cancellation.
+  const T delta = (a == arg ? r : total - grad[a]) * inv_total;
   const T wrest = wnot_a.value() * inv_total;    // sum_{v != a} w_v mu_v
   const T wa = w[a];
   const T wbar = wrest + wa * grad[a] * inv_total;
@@ -155,7 +171,7 @@ DD_HD T genmd4_position(const T* z, int N, int V, int a, T t, const T* w, T gw, 
   for (int v = 0; v < N; ++v) grad[v] = c * ((wa + w[v] - wbar) * (grad[v] * inv_total));
   grad[a] -= c * wa;
   for (int v = N; v < V; ++v) grad[v] = T(0);
-  return inv_t * (wa * (ce - delta) + wrest);
+  return inv_t * (wa * detail::genmd4::neg_log1m_minus(delta, (mx - z[a]) + l1p) + wrest);
 }
 
 /// Kernel (2) over the 2 B L positions: index i = k * B L + n.

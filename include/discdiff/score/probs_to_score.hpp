@@ -27,19 +27,22 @@
 // not part of the mathematics; use them only to match PBRC numbers. ScoreOptions::pbrc() turns on
 // both PBRC behaviours.
 //
-// Closed forms (spec 4.2), with e = e^{-u}, m = -expm1(-u), em1 = expm1(u) = m/e:
-//   uniform:                 s_b = S + f(b) (rU_cb - 1) + f(x) (rU_bc - 1)
-//                            rU_cb - 1 = N e/m = N/em1,  rU_bc - 1 = -N e/(N e + m) = -N/(em1 + N)
+// Closed forms (spec 4.2), with e = e^{-u}, m = -expm1(-u), em1 = expm1(u) = m/e, written so that
+// every term is >= 0 (no cancellation, also when f(x) -> 1 or a ratio is tiny):
+//   uniform:                 s_b = R_x + f(x) rU_bc + f(b) (rU_cb - 1)
+//                            rU_cb - 1 = N e/m = N/em1,  rU_bc = m/(N e + m) = em1/(em1 + N)
+//                            [= S + f(b)(rU_cb - 1) + f(x)(rU_bc - 1) of the spec, S = R_x + f(x)]
 //   absorbing, x = MASK:     s_b = f(b)/em1 (b regular),  s_MASK = 1
 //   absorbing, x regular:    s_b = 0 (b regular != x),    s_MASK = f(x) em1 (unused by reverse
 //                            rates; not the true ratio p_t(x^{i<-MASK})/p_t(x), see 4.2)
 //   roulette,  x = MASK:     s_b = r_ba (S - f(b)) + r_ca f(b) = r_ba S + f(b) e_g/sm
-//   roulette,  x = c regular: s_b = S + f(b)(r_cb - 1) + f(c)(r_bc - 1) (b regular),
-//                            s_MASK = (S - f(c)) A/B + f(c) A/C (unused: Q[c,MASK] = 0)
+//   roulette,  x = c regular: s_b = R_c + f(c) r_bc + f(b) (r_cb - 1)  (b regular),
+//                            s_MASK = R_c A/B + f(c) A/C (unused: Q[c,MASK] = 0)
 //   state-dependent, x = MASK:   s_b = f(b) alpha_{t,b}/(1 - alpha_{t,b}) = f(b)/expm1(ubar_b)
 //   state-dependent, x regular:  s_b = 0,  s_MASK = f(x) expm1(ubar_x)
-// where S = 1 - phi (exact) or 1 (renormalize / ignore; with renormalize f is divided by 1 - phi).
-// The "minus one" forms r - 1 are evaluated directly (no cancellation when r is close to 1).
+// where S = sum_{h < N} f(h) (= 1 - phi for a normalised f) and R_x = sum_{h < N, h != x} f(h),
+// both summed (compensated) over the input; with PhiMode::renormalize every f is divided by
+// 1 - phi; with PhiMode::ignore (PBRC) S = 1 and R_x = 1 - f(x).
 //
 // Preconditions of the DD_HD functions (not checked; the *_checked wrappers check them): x in
 // [0, D), u > 0 finite (every ubar_v > 0 for state-dependent masking), f a probability vector of
@@ -58,6 +61,7 @@
 #include "../core/numerics.hpp"
 #include "../generator/absorbing.hpp"
 #include "../generator/checked.hpp"
+#include "../generator/detail.hpp"
 #include "../generator/roulette.hpp"
 #include "../generator/state_dependent.hpp"
 #include "../generator/uniform.hpp"
@@ -84,37 +88,35 @@ struct ScoreOptions {
 namespace detail {
 namespace score {
 
-/// Regular mass S and the factor applied to every f(h) (spec 4.1) for the chosen PhiMode.
+/// The factor applied to every f(h) for the chosen PhiMode: 1/(1 - phi) (renormalize), else 1.
 template <class T>
-struct PhiScale {
-  T mass;   ///< S: 1 - phi (exact) or 1
-  T scale;  ///< 1/(1 - phi) (renormalize) or 1
-};
+DD_HD DD_INLINE T phi_scale(const T* f, int nf, int n, PhiMode mode) {
+  return (mode == PhiMode::renormalize && nf > n) ? T(1) / (T(1) - f[n]) : T(1);
+}
 
+/// The regular mass without token `skip` (skip = MASK = n excludes nothing):
+/// sum_{h < n, h != skip} f(h) * scale, summed (compensated) so that it stays accurate when f(skip)
+/// is close to 1; PhiMode::ignore (PBRC) takes phi as 0, i.e. 1 - f(skip).
 template <class T>
-DD_HD DD_INLINE PhiScale<T> phi_scale(const T* f, int nf, int n, PhiMode mode) {
-  const T phi = nf > n ? f[n] : T(0);
-  switch (mode) {
-    case PhiMode::renormalize:
-      return {T(1), T(1) / (T(1) - phi)};
-    case PhiMode::ignore:
-      return {T(1), T(1)};
-    default:
-      return {T(1) - phi, T(1)};
-  }
+DD_HD T regular_mass(const T* f, int n, int skip, T scale, PhiMode mode) {
+  if (mode == PhiMode::ignore) return skip < n ? T(1) - f[skip] : T(1);
+  CompensatedSum<T> acc;
+  for (int h = 0; h < n; ++h)
+    if (h != skip) acc.add(f[h]);
+  return scale * acc.value();
 }
 
 /// Absorbing closed form for n regular tokens (shared by the absorbing graph and roulette with
 /// p_m = 1); u enters only through e^{-u}/m = 1/expm1(u) and expm1(u).
 template <class T>
-DD_HD DD_INLINE void absorbing_scores(int n, PhiScale<T> ps, const T* f, int x, T u, T* s) {
+DD_HD DD_INLINE void absorbing_scores(int n, T scale, const T* f, int x, T u, T* s) {
   if (x == n) {
-    const T k = ps.scale * math::exp(-u) / math::one_minus_exp_neg(u);  // 1/expm1(u)
+    const T k = scale * math::exp(-u) / math::one_minus_exp_neg(u);  // 1/expm1(u)
     for (int b = 0; b < n; ++b) s[b] = k * f[b];
     s[n] = T(1);
     return;
   }
-  const T fx = ps.scale * f[x];
+  const T fx = scale * f[x];
   for (int b = 0; b < n; ++b) s[b] = T(0);
   s[x] = T(1);
   s[n] = fx * math::expm1(u);
@@ -131,18 +133,20 @@ DD_HD DD_INLINE T pbrc_roulette_u(T u) {
 
 // ------------------------------------------------------------------ closed forms (spec 4.2)
 
-/// Uniform (spec 4.2): s_b = S + f(b)(rU_cb - 1) + f(x)(rU_bc - 1), s_x = 1. nf = N = D.
+/// Uniform (spec 4.2): s_b = R_x + f(x) rU_bc + f(b) (rU_cb - 1), s_x = 1, where
+/// R_x = sum_{h != x} f(h) (every term >= 0: no cancellation as f(x) -> 1). nf = N = D.
 template <class T>
 DD_HD void probs_to_score(const UniformGenerator<T>& gen, const T* f, int nf, int x, T u, T* s,
                           ScoreOptions opt = {}) {
   const int n = gen.num_regular();
-  const auto ps = detail::score::phi_scale(f, nf, n, opt.phi);
+  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
+  const T rx = detail::score::regular_mass(f, n, x, scale, opt.phi);
   if (opt.pbrc_safeguards && u < T(0.0015)) u = T(0.0015);
   const T e = math::exp(-u), m = math::one_minus_exp_neg(u), nn = T(n);
-  const T rcb_m1 = nn * e / m;             // rU_cb - 1 = N/expm1(u)
-  const T rbc_m1 = -nn * e / (nn * e + m);  // rU_bc - 1 = -N/(expm1(u) + N)
-  const T base = ps.mass + ps.scale * f[x] * rbc_m1;
-  const T k = ps.scale * rcb_m1;
+  const T rcb_m1 = nn * e / m;      // rU_cb - 1 = N/expm1(u)
+  const T rbc = m / (nn * e + m);    // rU_bc = expm1(u)/(expm1(u) + N)
+  const T base = rx + scale * f[x] * rbc;
+  const T k = scale * rcb_m1;
   for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
   s[x] = T(1);
 }
@@ -158,39 +162,42 @@ DD_HD void probs_to_score(const AbsorbingGenerator<T>& gen, const T* f, int nf, 
 }
 
 /// Roulette (spec 4.2), exact phi handling by default; ScoreOptions::pbrc() gives the PBRC code.
+///   x = MASK:      s_b = r_ba S + f(b) (r_ca - r_ba),   S = sum_{h < N} f(h), r_ca - r_ba = e_g/sm
+///   x = c regular: s_b = R_c + f(c) r_bc + f(b) (r_cb - 1),  R_c = sum_{h < N, h != c} f(h)
+/// (every term >= 0), s_MASK = R_c A/B + f(c) A/C (unused). p_m = 1 falls back to absorbing.
 template <class T>
 DD_HD void probs_to_score(const RouletteGenerator<T>& gen, const T* f, int nf, int x, T u, T* s,
                           ScoreOptions opt = {}) {
   const int n = gen.num_regular();
   const T nn = T(n), pm = gen.p_m(), g = gen.g();
-  const auto ps = detail::score::phi_scale(f, nf, n, opt.phi);
+  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
   if (g == T(0)) {  // p_m = 1 is the absorbing graph
-    detail::score::absorbing_scores(n, ps, f, x, u, s);
+    detail::score::absorbing_scores(n, scale, f, x, u, s);
     return;
   }
+  const T rx = detail::score::regular_mass(f, n, x, scale, opt.phi);  // S at x = MASK
   if (x == n) {
     // 1/sm = e_m/m_m; r_ba = (m_g/N)/sm; r_ca - r_ba = e_g/sm.
     const T inv_sm = math::exp(-pm * u) / math::one_minus_exp_neg(pm * u);
-    const T r_ba = math::one_minus_exp_neg(g * u) / nn * inv_sm;
-    const T base = r_ba * ps.mass;
-    const T k = ps.scale * math::exp(-g * u) * inv_sm;
+    const T base = math::one_minus_exp_neg(g * u) / nn * inv_sm * rx;
+    const T k = scale * math::exp(-g * u) * inv_sm;
     for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
     s[n] = T(1);
     return;
   }
   const T ur = opt.pbrc_safeguards ? detail::score::pbrc_roulette_u(u) : u;
   const T e_g = math::exp(-g * ur), m_g = math::one_minus_exp_neg(g * ur);
-  const T rcb_m1 = nn * e_g / m_g;               // r_cb - 1
-  const T rbc_m1 = -nn * e_g / (nn * e_g + m_g);  // r_bc - 1
-  const T fx = ps.scale * f[x];
-  const T base = ps.mass + fx * rbc_m1;
-  const T k = ps.scale * rcb_m1;
+  const T rcb_m1 = nn * e_g / m_g;      // r_cb - 1
+  const T rbc = m_g / (nn * e_g + m_g);  // r_bc
+  const T fx = scale * f[x];
+  const T base = rx + fx * rbc;
+  const T k = scale * rcb_m1;
   for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
   s[x] = T(1);
   // s_MASK = sum_h f(h) A/P[x,h] (true u): A/B for h != x, A/C for h = x. Unused by any rate.
   const T e_g0 = math::exp(-g * u), m_g0 = math::one_minus_exp_neg(g * u);
   const T sm = math::expm1(pm * u);
-  s[n] = sm * ((ps.mass - fx) * nn / m_g0 + fx / (e_g0 + m_g0 / nn));
+  s[n] = sm * (rx * nn / m_g0 + fx / (e_g0 + m_g0 / nn));
 }
 
 /// State-dependent masking (spec 4.2): at x = MASK s_b = f(b)/expm1(ubar_b) (= f(b)
@@ -199,14 +206,14 @@ template <class T>
 DD_HD void probs_to_score(const StateDependentMaskingGenerator<T>& gen, const T* f, int nf, int x,
                           const T* ubar, T* s, ScoreOptions opt = {}) {
   const int n = gen.num_regular();
-  const auto ps = detail::score::phi_scale(f, nf, n, opt.phi);
+  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
   if (x == n) {
     for (int b = 0; b < n; ++b)
-      s[b] = ps.scale * f[b] * math::exp(-ubar[b]) / math::one_minus_exp_neg(ubar[b]);
+      s[b] = scale * f[b] * math::exp(-ubar[b]) / math::one_minus_exp_neg(ubar[b]);
     s[n] = T(1);
     return;
   }
-  const T fx = ps.scale * f[x];
+  const T fx = scale * f[x];
   for (int b = 0; b < n; ++b) s[b] = T(0);
   s[x] = T(1);
   s[n] = fx * math::expm1(ubar[x]);
