@@ -1,7 +1,7 @@
 // Exact enumeration of the bounds (spec/MATH.md sections 6 and 7; include/discdiff/bound/exact*.hpp):
 // the reference table of 7.2 (both integration methods), Theorems A, B, C, the J1/J2 relation of
 // 6.6 and the exit-rate identity on random problems, the exact denoiser (q_t = p_t), the MD4
-// ELBO against the exact NLL, and the building blocks (index space, marginals and posteriors
+// ELBO against the exact NLL (and its orderings for the smoothed and tempered denoisers), and the building blocks (index space, marginals and posteriors
 // against brute force, scores, integrators, validation).
 #include <doctest/doctest.h>
 
@@ -238,6 +238,54 @@ TEST_CASE("exact: MD4 ELBO vs the exact NLL (continuous and discrete time)") {
       }
     }
   }
+}
+
+TEST_CASE("exact: smoothed and tempered denoisers keep the MD4 orderings L_inf <= L_2T <= L_T") {
+  // Their expected masked cross-entropy per masked position is non-decreasing in t (concave
+  // functions of the posterior, exact_denoiser.hpp), so the discrete ELBO is a decreasing
+  // sequence of upper Riemann sums of the continuous one.
+  const CosineSchedule<double> cosine;  // S-COS-MD4
+  for (int k = 0; k < 3; ++k) {
+    const int N = 2 + k, L = 3 - k % 2;
+    const std::vector<double> p0 = dirichlet_like(ipow(N, L), 61, static_cast<std::uint32_t>(k), 2.0, 0.0);
+    const ExactForward<AbsorbingGenerator<double>> fwd(AbsorbingGenerator<double>(N), L, p0);
+    auto check = [&](const auto& den, const char* what) {
+      INFO(what);
+      CAPTURE(k);
+      const Md4Elbo c = md4_continuous_elbo(fwd, cosine, 0.0, 1.0, den);
+      double prev = 1e300;
+      for (int T = 1; T <= 32; T *= 2) {
+        CAPTURE(T);
+        const Md4Elbo d = md4_discrete_elbo(fwd, cosine, 0.0, 1.0, den, T);
+        CHECK(d.total >= c.total - kBoundSlack);
+        CHECK(d.total <= prev + kBoundSlack);
+        prev = d.total;
+      }
+      CHECK(prev - c.total < 0.05 * c.total);  // and the sums converge
+    };
+    check(SmoothedDenoiser{0.1 + 0.3 * k}, "smoothed");
+    check(TemperedDenoiser{0.9 - 0.2 * k}, "tempered");
+  }
+  // lambda = 0 and beta = 1 are the exact denoiser; the predictions are distributions.
+  const ExactForward<AbsorbingGenerator<double>> fwd(AbsorbingGenerator<double>(3), 2,
+                                                     spec_reference_data(3, 2));
+  const ForwardSlice<double> sl = fwd.slice(0.8);
+  double f0[3], f1[3], f2[3];
+  for (std::int64_t x = 0; x < 16; ++x)
+    for (int i = 0; i < 2; ++i) {
+      ExactDenoiser{}.predict(sl, x, i, f0);
+      SmoothedDenoiser{0.0}.predict(sl, x, i, f1);
+      TemperedDenoiser{1.0}.predict(sl, x, i, f2);
+      for (int h = 0; h < 3; ++h) {
+        CHECK(f1[h] == doctest::Approx(f0[h]).epsilon(1e-15));
+        CHECK(f2[h] == doctest::Approx(f0[h]).epsilon(1e-14));
+      }
+      SmoothedDenoiser{0.4}.predict(sl, x, i, f1);
+      TemperedDenoiser{0.5}.predict(sl, x, i, f2);
+      CHECK(f1[0] + f1[1] + f1[2] == doctest::Approx(1.0).epsilon(1e-15));
+      CHECK(f2[0] + f2[1] + f2[2] == doctest::Approx(1.0).epsilon(1e-15));
+      for (int h = 0; h < 3; ++h) CHECK(f1[h] >= 0.4 / 3 - 1e-15);
+    }
 }
 
 TEST_CASE("exact: MD4 discrete NLL converges to the continuous model's NLL") {

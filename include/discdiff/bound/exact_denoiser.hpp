@@ -17,6 +17,20 @@
 //                            (with amplitude 0.6)
 //   CounterNoise             noise = a standard normal from CounterRng(seed, stream, index(x,i,h))
 //                            (Box-Muller on two uniforms): a reproducible random perturbation
+//   SmoothedDenoiser         f = (1 - lambda) p_{0|u} + lambda/N (label smoothing towards uniform)
+//   TemperedDenoiser         f ~ p_{0|u}^beta, beta in (0, 1] (an over-dispersed posterior)
+//
+// The last two are functions of the exact posterior alone, f = F(p_{0|u}(.|x)), with
+// phi(p) = -sum_h p(h) log F(p)(h) concave in p (smoothed: each term -p log((1-lambda) p + lambda/N)
+// has second derivative -(1-lambda)/(..) - (1-lambda) lambda/N/(..)^2 < 0; tempered with beta <= 1:
+// -beta sum p log p + log sum p^beta, both concave). Under masking the posterior at a later time
+// is a conditional expectation of the posterior at an earlier one, so by Jensen the expected
+// masked cross-entropy per masked position is non-decreasing in t: the MD4 discrete-time ELBO
+// then decreases in T towards the continuous one (exact_md4.hpp), as for the exact denoiser.
+// A tilt (TiltedDenoiser) gives no such guarantee.
+//
+// Denoisers read the slice at the queried state x only (p_u(x), the joints J_i(x, .), P_u): the
+// Monte Carlo adaptor ExactModel (exact_model.hpp) fills nothing else.
 #pragma once
 
 #include <cmath>
@@ -76,6 +90,37 @@ struct TiltedDenoiser {
     T m = T(0);
     for (int h = 0; h < slice.n; ++h) {
       f[h] *= static_cast<T>(std::exp(amplitude * noise(i, h, x)));
+      m += f[h];
+    }
+    for (int h = 0; h < slice.n; ++h) f[h] /= m;
+  }
+};
+
+/// f = (1 - lambda) p_{0|u} + lambda/N, lambda in [0, 1] (lambda = 0: the exact denoiser).
+struct SmoothedDenoiser {
+  static constexpr const char* name = "smoothed";
+  double lambda = 0.0;
+
+  template <class T>
+  void predict(const ForwardSlice<T>& slice, std::int64_t x, int i, T* f) const {
+    slice.posterior(x, i, f);
+    const T l = static_cast<T>(lambda), c = l / T(slice.n);
+    for (int h = 0; h < slice.n; ++h) f[h] = (T(1) - l) * f[h] + c;
+  }
+};
+
+/// f ~ p_{0|u}^beta normalised over h < N, beta in (0, 1] (beta = 1: the exact denoiser).
+/// Zeros of the posterior stay zero.
+struct TemperedDenoiser {
+  static constexpr const char* name = "tempered";
+  double beta = 1.0;
+
+  template <class T>
+  void predict(const ForwardSlice<T>& slice, std::int64_t x, int i, T* f) const {
+    slice.posterior(x, i, f);
+    T m = T(0);
+    for (int h = 0; h < slice.n; ++h) {
+      f[h] = f[h] > T(0) ? static_cast<T>(std::pow(f[h], static_cast<T>(beta))) : T(0);
       m += f[h];
     }
     for (int h = 0; h < slice.n; ++h) f[h] /= m;

@@ -25,6 +25,7 @@
 #include "../core/error.hpp"
 #include "exact_divergence.hpp"
 #include "exact_space.hpp"
+#include "reference_terms.hpp"
 
 namespace discdiff {
 namespace exact {
@@ -70,11 +71,11 @@ struct ForwardSlice {
 };
 
 /// Which reference distribution the learned reverse chain starts from (spec 6.7 and 7.1):
-/// q_T = weight * ref + (1 - weight) * p_T.
-enum class StartReference {
-  limit,        ///< ref = pi: uniform (uniform graph), all-MASK (absorbing, roulette p_m > 0)
-  masked_prior  ///< ref = pi_alpha, per token (alpha_T/N) sum_j delta_j + (1 - alpha_T) delta_MASK
-};
+/// q_T = weight * ref + (1 - weight) * p_T, with ref = pi (StartReference::limit: uniform for the
+/// uniform graph, all-MASK for absorbing and roulette with p_m > 0) or pi_alpha
+/// (StartReference::masked_prior: per token (alpha_T/N) sum_j delta_j + (1 - alpha_T) delta_MASK).
+/// The same enumeration as the Monte Carlo estimators' PriorReference (reference_terms.hpp).
+using StartReference = PriorReference;
 
 struct ReverseStart {
   StartReference reference = StartReference::limit;

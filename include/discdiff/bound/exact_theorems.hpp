@@ -53,6 +53,7 @@
 #include "exact_integrators.hpp"
 #include "exact_marginals.hpp"
 #include "exact_score.hpp"
+#include "reference_terms.hpp"
 
 namespace discdiff {
 namespace exact {
@@ -334,21 +335,18 @@ ExactBounds compute_exact_bounds(const ExactForward<Gen>& fwd, const Den& denois
 }
 
 /// Closed forms of I_exit = int_{u_min}^{u_max} E_{p_u} sum_i exit(x^i) du (spec 7.2), for the
-/// uniform, absorbing and roulette generators; exit(x) has the same law for every clean token.
+/// uniform, absorbing and roulette generators: exit_rate_integral (reference_terms.hpp).
 template <class T>
 double analytic_exit_integral(const UniformGenerator<T>& g, int L, double u_min, double u_max) {
-  return L * (1.0 - 1.0 / g.num_regular()) * (u_max - u_min);
+  return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
 }
 template <class T>
-double analytic_exit_integral(const AbsorbingGenerator<T>&, int L, double u_min, double u_max) {
-  return L * (std::exp(-u_min) - std::exp(-u_max));
+double analytic_exit_integral(const AbsorbingGenerator<T>& g, int L, double u_min, double u_max) {
+  return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
 }
 template <class T>
 double analytic_exit_integral(const RouletteGenerator<T>& g, int L, double u_min, double u_max) {
-  const double pm = g.p_m();
-  const double ex = 1.0 - (1.0 - pm) / g.num_regular();
-  if (pm == 0.0) return L * ex * (u_max - u_min);
-  return L * ex * (std::exp(-pm * u_min) - std::exp(-pm * u_max)) / pm;
+  return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
 }
 
 }  // namespace exact
