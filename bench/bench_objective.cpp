@@ -3,6 +3,9 @@
 //
 //   CEDD   (cedd_loss_raw)  roulette p_m = 0.95 (all positions, V = D) and absorbing (masked
 //                           positions, V = D)
+//   CEDD libm                the same batch with the previous row kernel softmax_xent_row_libm
+//                           (C library exp, scalar), sequential only: the speed-up of the
+//                           vectorised exp_fast kernel in the same run
 //   SEDD   (sedd_loss_raw)  DWDSE with the K term and SEDD's log-score head (spec 4.4), same two
 //                           graphs and outputs, V = D
 //   MD4    (md4_loss_raw)   absorbing, continuous time, masked positions, V = N
@@ -138,6 +141,39 @@ void cedd(benchmark::State& state, Graph graph, int N, const Exec& exec) {
   finish(state, d);
 }
 
+/// WeightedXentKernel with softmax_xent_row_libm (the previous row kernel).
+struct LibmXentKernel {
+  LossBatch<float> batch;
+  const float* weight;
+  int mask;
+  LossPositions positions;
+  void operator()(std::int64_t i) const {
+    float* g = batch.grad + i * batch.V;
+    if (positions == LossPositions::masked && batch.xt[i] != mask) {
+      for (int v = 0; v < batch.V; ++v) g[v] = 0.0f;
+      batch.pos_loss[i] = 0.0f;
+      return;
+    }
+    const float w = weight[i / batch.L];
+    batch.pos_loss[i] = w * softmax_xent_row_libm(batch.logits + i * batch.V, batch.V, batch.V,
+                                                  batch.x0[i], batch.grad_scale * w, g);
+  }
+};
+
+template <class Exec>
+void cedd_libm(benchmark::State& state, Graph graph, int N, const Exec& exec) {
+  Data& d = data(graph, N, N + 1);
+  const LossBatch<float> bt = view(d);
+  const LossPositions pos = graph == Graph::roulette ? LossPositions::all : LossPositions::masked;
+  for (auto _ : state) {
+    exec.for_each(bt.B * bt.L, LibmXentKernel{bt, d.w_cedd.data(), N, pos});
+    exec.for_each(bt.B, RowSumKernel<float>{bt.pos_loss, bt.row_loss, bt.L, 0.0f});
+    benchmark::DoNotOptimize(d.row.data());
+    benchmark::ClobberMemory();
+  }
+  finish(state, d);
+}
+
 template <class Exec>
 void sedd(benchmark::State& state, Graph graph, int N, const Exec& exec) {
   Data& d = data(graph, N, N + 1);
@@ -250,6 +286,15 @@ constexpr int kText8 = 27, kGpt2 = 50257;
   BENCHMARK(BM_genmd4_V50257_##EXEC_NAME)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 DD_OBJ_BENCH(sequential, SequentialExecutor{})
+
+void BM_cedd_libm_roulette_V27_sequential(benchmark::State& s) { cedd_libm(s, Graph::roulette, kText8, SequentialExecutor{}); }
+void BM_cedd_libm_absorbing_V27_sequential(benchmark::State& s) { cedd_libm(s, Graph::absorbing, kText8, SequentialExecutor{}); }
+void BM_cedd_libm_roulette_V50257_sequential(benchmark::State& s) { cedd_libm(s, Graph::roulette, kGpt2, SequentialExecutor{}); }
+void BM_cedd_libm_absorbing_V50257_sequential(benchmark::State& s) { cedd_libm(s, Graph::absorbing, kGpt2, SequentialExecutor{}); }
+BENCHMARK(BM_cedd_libm_roulette_V27_sequential)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_cedd_libm_absorbing_V27_sequential)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_cedd_libm_roulette_V50257_sequential)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_cedd_libm_absorbing_V50257_sequential)->Unit(benchmark::kMicrosecond)->UseRealTime();
 DD_OBJ_BENCH(openmp2, OpenMPExecutor{2})
 #if defined(DISCDIFF_HAVE_THRUST) && DISCDIFF_HAVE_THRUST_EXECUTOR
 DD_OBJ_BENCH(thrust_omp, ThrustExecutor{})

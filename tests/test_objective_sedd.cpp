@@ -385,3 +385,24 @@ TEST_CASE("sedd: expm1_fast is within 2 ulps of expm1 (float and double)") {
   CHECK(std::isinf(detail::obj::expm1_fast(1000.0)));
   CHECK(detail::obj::expm1_fast(-1000.0) == -1.0);
 }
+
+TEST_CASE("sedd: without K, a zero score where the ratio is 0 contributes 0 (no 0 * -inf NaN)") {
+  // Absorbing at x = MASK: r_b = 0 for every regular b != a, so a model that puts zero score
+  // (lambda = -inf) there is exactly right and the J2 integrand exp(lambda) - r lambda is 0 for
+  // those b. Only b = a remains: exp(lambda_a) - r_a lambda_a.
+  const AbsorbingGenerator<double> gen(4);
+  const int x = gen.mask(), a = 1;
+  const double u = 0.5, inf = std::numeric_limits<double>::infinity();
+  std::vector<double> out = {-inf, 0.3, -inf, -inf, 0.0}, grad(5), grad_naive(5);
+  SeddOptions opt;
+  opt.include_k = false;
+  const double e = sedd_position(gen, out.data(), 5, x, a, u, 1.0, grad.data(), opt);
+  const double e_naive = sedd_position_naive(gen, out.data(), 5, x, a, u, 1.0, grad_naive.data(), opt);
+  const double r_a = gen.ratio(x, a, a, u);
+  const double expected = std::exp(0.3) - r_a * 0.3;
+  CHECK(std::isfinite(e));
+  CHECK(e == doctest::Approx(expected).epsilon(1e-14));
+  CHECK(e_naive == doctest::Approx(expected).epsilon(1e-14));
+  CHECK(grad[0] == 0.0);
+  CHECK(grad[a] == doctest::Approx(std::exp(0.3) - r_a).epsilon(1e-14));
+}

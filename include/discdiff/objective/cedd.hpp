@@ -12,7 +12,8 @@
 // No sigma(t) factor (unlike DWDSE). Gradient:
 //   d l / d z^i_v = omega(t) (f^i(v) - [v = x_0^i]) for i in I(x_t) (MASK class included);
 //   0 for positions outside I(x_t).
-// Fused per position by softmax_xent_row (objective/common.hpp): max pass, exp pass, scale pass.
+// Fused per position by softmax_xent_row (objective/common.hpp): max pass, exp pass (exp_fast,
+// SSE2 on x86-64 hosts), scale pass.
 // The ratios for sampling and bounds come from score/probs_to_score.hpp.
 #pragma once
 

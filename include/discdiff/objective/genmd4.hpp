@@ -125,7 +125,8 @@ struct LseWKernel {
 }  // namespace genmd4
 }  // namespace detail
 
-/// One masked position of one draw, fused (three passes over the N logits; softmax with max
+/// One masked position of one draw, fused (four passes over the N logits: max, exp (the SSE2
+/// exp_fast pass of softmax_xent_row), the w-weighted sum, the gradient; softmax with max
 /// subtraction). Returns its L_k term
 ///   (1/t) [ -w_a (1 + log mu_a) + sum_v w_v mu_v ]
 ///     = (1/t) [ w_a (-log mu_a - (1 - mu_a)) + sum_{v != a} w_v mu_v ]
@@ -136,33 +137,19 @@ struct LseWKernel {
 /// 0.5 per draw: the batch kernel passes gw = 0.5 grad_scale.
 template <class T>
 DD_HD T genmd4_position(const T* z, int N, int V, int a, T t, const T* w, T gw, T* grad, T* lse) {
-  const detail::obj::MaxArg<T> ma = detail::obj::row_max_arg(z, N);
-  const T mx = ma.max;
-  const int arg = ma.arg;
-  // rest = sum_{v != arg} e_v, wnot_a = sum_{v != a} w_v e_v (e_v = exp(z_v - mx), kept in grad)
-  detail::obj::Sum4<T> rest, wnot_a;
-  auto body = [&](int v, int j) {
-    const T e = math::exp(z[v] - mx);
-    grad[v] = e;
-    rest.lane[j].add(v == arg ? T(0) : e);
-    wnot_a.lane[j].add(v == a ? T(0) : w[v] * e);
-  };
-  int v4 = 0;
-  for (; v4 + 4 <= N; v4 += 4) {
-    body(v4, 0);
-    body(v4 + 1, 1);
-    body(v4 + 2, 2);
-    body(v4 + 3, 3);
-  }
-  for (; v4 < N; ++v4) body(v4, v4 & 3);
-  const T r = rest.value();
+  // e_v = exp(z_v - mx) into grad (the vectorised pass of softmax_xent_row, objective/common.hpp),
+  // r = sum_v e_v - 1 (entries at the maximum are exactly 1), wnot_a = sum_{v != a} w_v e_v.
+  const T mx = detail::obj::row_max(z, N);
+  const T r = detail::obj::exp_row_ties(z, N, mx, grad);
+  detail::obj::Sum4<T> wnot_a;
+  detail::obj::accumulate4(N, wnot_a, [&](int v) { return v == a ? T(0) : w[v] * grad[v]; });
   const T total = T(1) + r;
   const T inv_total = T(1) / total;
   const T l1p = math::log1p(r);
   *lse = mx + l1p;
-  // q = 1 - mu_a = sum_{v != a} e_v / total: rest when a is the arg-max; otherwise
+  // q = 1 - mu_a = sum_{v != a} e_v / total: r when z_a is the maximum (e_a = 1); otherwise
   // total - e_a >= total/2 (mu_a <= 1/2), without cancellation.
-  const T delta = (a == arg ? r : total - grad[a]) * inv_total;
+  const T delta = (z[a] == mx ? r : total - grad[a]) * inv_total;
   const T wrest = wnot_a.value() * inv_total;    // sum_{v != a} w_v mu_v
   const T wa = w[a];
   const T wbar = wrest + wa * grad[a] * inv_total;

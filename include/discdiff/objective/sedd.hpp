@@ -192,7 +192,8 @@ DD_HD T sedd_position(const Gen& gen, const T* out, int V, int x, int a, T u, T 
       const T s = math::exp(lam);
       const bool cur = b == x;
       grad[b] = cur ? T(0) : gq * (s - r);
-      return cur ? T(0) : s - r * lam;
+      // r lam with r = 0 is 0 even for a zero score (lam = -inf), as in xlogy.
+      return cur ? T(0) : s - (r > T(0) ? r * lam : T(0));
     });
   }
   for (int b = n; b < V; ++b) grad[b] = T(0);
@@ -219,7 +220,7 @@ DD_HD T sedd_position_naive(const Gen& gen, const T* out, int V, int x, int a, T
     const T r = gen.ratio(x, b, a, u);
     const T lam = out[b] + off;
     const T s = math::exp(lam);
-    e += q * (s - r * lam + (opt.include_k ? math::score_entropy_k(r) : T(0)));
+    e += q * (s - (r > T(0) ? r * lam : T(0)) + (opt.include_k ? math::score_entropy_k(r) : T(0)));
     grad[b] = gw * q * (s - r);
   }
   return e;
