@@ -149,6 +149,60 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
     auto lg = [&] { gelu_forward(y.data(), x.data(), 40); return dot(y, R); };
     gelu_backward(dx.data(), R.data(), x.data(), 40);
     check_fd("gelu", x, dx, lg);
+    std::vector<double> y2(40), dx2(40);
+    gelu_forward(y.data(), x.data(), 40);
+    gelu_forward_naive(y2.data(), x.data(), 40);
+    gelu_backward(dx.data(), R.data(), x.data(), 40);
+    gelu_backward_naive(dx2.data(), R.data(), x.data(), 40);
+    for (int i = 0; i < 40; ++i) {
+      CHECK(y[i] == doctest::Approx(y2[i]).epsilon(1e-13));
+      CHECK(dx[i] == doctest::Approx(dx2[i]).epsilon(1e-13));
+    }
+    // float (the AVX2 path where the CPU has it), including a tail of 40 mod 8 = 0 and
+    // 4099 mod 8 = 3 elements across two chunks
+    for (long n : {40L, 4099L}) {
+      auto xd = rand_vec(std::size_t(n), 36, -6, 6), gd = rand_vec(std::size_t(n), 37);
+      std::vector<float> xf(xd.begin(), xd.end()), gf(gd.begin(), gd.end()), yf(n), df(n);
+      gelu_forward(yf.data(), xf.data(), n);
+      gelu_backward(df.data(), gf.data(), xf.data(), n);
+      // reference: the naive kernels in double on the same float inputs
+      std::vector<double> xr(xf.begin(), xf.end()), gr(gf.begin(), gf.end()), yr(n), dr(n);
+      gelu_forward_naive(yr.data(), xr.data(), n);
+      gelu_backward_naive(dr.data(), gr.data(), xr.data(), n);
+      double worst = 0;  // error in units of float epsilon x (1 + |value|)
+      for (long i = 0; i < n; ++i) {
+        worst = std::max(worst, std::abs(yf[i] - yr[i]) / (1.1920929e-7 * (1 + std::abs(yr[i]))));
+        worst = std::max(worst, std::abs(df[i] - dr[i]) / (1.1920929e-7 * (1 + std::abs(dr[i]))));
+      }
+      INFO("float GELU vs double naive, n = " << n << ": worst error " << worst << " eps (1 + |y|)");
+      CHECK(worst < 16);
+    }
+    {  // the fused fc1 bias + GELU equals adding the bias, then gelu_forward (to rounding:
+       // Eigen's path may take a packet or a scalar tail for an element, by position)
+      const long N = 3;
+      const int F = 37;
+      auto fd = rand_vec(std::size_t(N) * F, 38, -4, 4), bd = rand_vec(F, 39);
+      std::vector<float> f1(fd.begin(), fd.end()), b(bd.begin(), bd.end()), f2 = f1, y1(N * F), y2(N * F);
+      bias_gelu_forward(y1.data(), f1.data(), b.data(), N, F);
+      for (long n = 0; n < N; ++n)
+        for (int c = 0; c < F; ++c) f2[n * F + c] += b[c];
+      gelu_forward(y2.data(), f2.data(), N * F);
+      CHECK(f1 == f2);
+      for (long i = 0; i < N * F; ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
+    }
+    for (MlpType m : {MlpType::swiglu, MlpType::geglu}) {  // gated units over rows [a, b]
+      const int rows = 4, F = 5;
+      auto u = rand_vec(rows * 2 * F, 39, -3, 3), Rg = rand_vec(rows * F, 40);
+      std::vector<double> yg(rows * F), du(rows * 2 * F);
+      auto lgl = [&] { glu_forward(yg.data(), u.data(), rows, F, m); return dot(yg, Rg); };
+      glu_backward(du.data(), Rg.data(), u.data(), rows, F, m);
+      check_fd(m == MlpType::swiglu ? "swiglu" : "geglu", u, du, lgl);
+      lgl();
+      const double a = u[2 * F + 1], b = u[2 * F + F + 1];  // row 1, unit 1
+      const double act = m == MlpType::swiglu ? a / (1 + std::exp(-a))
+                                              : 0.5 * a * (1 + std::tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)));
+      CHECK(yg[F + 1] == doctest::Approx(act * b).epsilon(1e-13));
+    }
     auto ls = [&] { silu_forward(y.data(), x.data(), 40); return dot(y, R); };
     silu_backward(dx.data(), R.data(), x.data(), 40);
     check_fd("silu", x, dx, ls);
@@ -162,6 +216,43 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
     embedding_backward(dE.data(), tok.data(), R.data(), N, C);
     check_fd("embedding", E, dE, loss);
   }
+}
+
+TEST_CASE("nn: dropout keeps 1 - p of the values, scaled by 1/(1 - p), as a pure function of the key") {
+  const long N = 64;
+  const int C = 32;
+  const double p = 0.25;
+  std::vector<double> x(N * C, 1.0), y = x, z = x, w = x;
+  std::vector<unsigned char> k1(N * C), k2(N * C), k3(N * C);
+  dropout_forward(y.data(), k1.data(), N, C, p, 5, 9, 1);
+  dropout_forward(z.data(), k2.data(), N, C, p, 5, 9, 1);
+  dropout_forward(w.data(), k3.data(), N, C, p, 5, 10, 1);  // next step
+  CHECK(y == z);
+  CHECK(k1 != k3);
+  long kept = 0;
+  for (long i = 0; i < N * C; ++i) {
+    kept += k1[i];
+    CHECK(y[i] == (k1[i] ? 1.0 / (1.0 - p) : 0.0));
+  }
+  // binomial(2048, 0.75): mean 1536, sd 19.6; allow 5 sd
+  CHECK(std::abs(double(kept) - 0.75 * N * C) < 5 * std::sqrt(N * C * p * (1 - p)));
+  // p = 0 keeps everything
+  std::vector<double> v = x;
+  dropout_forward(v.data(), k3.data(), N, C, 0.0, 5, 9, 1);
+  CHECK(v == x);
+  // backward: the same mask and scale (finite differences of a linear function)
+  auto xs = rand_vec(N * C, 71), R = rand_vec(N * C, 72);
+  std::vector<double> out;
+  auto loss = [&] { out = xs; dropout_forward(out.data(), k2.data(), N, C, p, 5, 9, 1); return dot(out, R); };
+  std::vector<double> dx = R;
+  dropout_backward(dx.data(), k1.data(), N, C, p);
+  check_fd("dropout", xs, dx, loss);
+  // a rate outside [0, 1) is rejected
+  ModelConfig cfg;
+  cfg.dropout = 1.0;
+  CHECK_THROWS_AS(cfg.validate(), std::invalid_argument);
+  cfg.dropout = -0.1;
+  CHECK_THROWS_AS(cfg.validate(), std::invalid_argument);
 }
 
 TEST_CASE("nn: RoPE is a rotation (rotate-half) and its backward is the inverse rotation") {
@@ -218,6 +309,30 @@ TEST_CASE("nn: attention (bidirectional, causal, with RoPE) gradients and naive 
     }
 }
 
+TEST_CASE("nn: float attention (AVX2 softmax where available) matches the naive reference") {
+  for (bool causal : {false, true})
+    for (int L : {5, 13, 40}) {  // row lengths with and without a tail of 8
+      const int B = 2, C = 16, H = 2;
+      auto qd = rand_vec(std::size_t(B) * L * 3 * C, 53, -3, 3);
+      std::vector<float> qkv(qd.begin(), qd.end()), out(std::size_t(B) * L * C),
+          att(std::size_t(B) * H * L * L);
+      attention_forward(out.data(), att.data(), qkv.data(), B, L, C, H, causal);
+      // reference: the naive kernel in double on the same float inputs
+      std::vector<double> qr(qkv.begin(), qkv.end()), out2(out.size()), att2(att.size());
+      attention_forward_naive(out2.data(), att2.data(), qr.data(), B, L, C, H, causal);
+      double worst = 0;  // probabilities: eps (|p| + 1e-6); outputs: eps (1 + |o|)
+      for (std::size_t i = 0; i < att.size(); ++i)
+        worst = std::max(worst, std::abs(att[i] - att2[i]) / (1.1920929e-7 * (1e-6 + std::abs(att2[i]))));
+      for (std::size_t i = 0; i < out.size(); ++i)
+        worst = std::max(worst, std::abs(out[i] - out2[i]) / (1.1920929e-7 * (1 + std::abs(out2[i]))));
+      INFO("L = " << L << (causal ? " causal" : "") << ": worst error " << worst << " eps");
+      CHECK(worst < 256);
+      if (causal)
+        for (int i = 0; i < L; ++i)
+          for (int j = i + 1; j < L; ++j) CHECK(att[std::size_t(i) * L + j] == 0.0f);
+    }
+}
+
 TEST_CASE("nn: losses and their logit gradients (finite differences)") {
   const int B = 2, L = 4, V = 6;
   auto z = rand_vec(B * L * V, 61, -3, 3);
@@ -264,10 +379,16 @@ void randomize(Transformer<T>& net, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differences)") {
-  struct Case { bool tc, causal; NormType nt; };
-  for (Case cs : {Case{true, false, NormType::layer_norm}, Case{false, true, NormType::layer_norm},
-                  Case{true, false, NormType::rms_norm}, Case{true, true, NormType::layer_norm}}) {
-    const ModelConfig cfg = tiny_config(cs.tc, cs.causal, cs.nt);
+  struct Case { bool tc, causal; NormType nt; double dropout; MlpType mlp; };
+  const auto LN = NormType::layer_norm, RMS = NormType::rms_norm;
+  for (Case cs : {Case{true, false, LN, 0.0, MlpType::gelu}, Case{false, true, LN, 0.0, MlpType::gelu},
+                  Case{true, false, RMS, 0.0, MlpType::gelu}, Case{true, true, LN, 0.0, MlpType::gelu},
+                  Case{true, false, LN, 0.3, MlpType::gelu}, Case{true, false, RMS, 0.0, MlpType::swiglu},
+                  Case{false, true, LN, 0.0, MlpType::geglu}}) {
+    ModelConfig cfg = tiny_config(cs.tc, cs.causal, cs.nt);
+    cfg.dropout = cs.dropout;
+    cfg.mlp = cs.mlp;
+    const DropoutKey key{17, 4};  // a fixed key: the same masks in every evaluation
     Transformer<double> net(cfg);
     randomize(net, 5);
     const int B = 2, L = 5;
@@ -279,7 +400,7 @@ TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differen
     std::vector<double> sbar = {0.7, 2.3};
     auto loss = [&]() -> double {
       const int* in = cs.causal ? x0.data() : xt.data();
-      const double* lg = net.forward(in, sbar.data(), B, L);
+      const double* lg = net.forward(in, sbar.data(), B, L, cs.dropout > 0 ? &key : nullptr);
       if (cs.causal) return causal_cross_entropy<double>(lg, x0.data(), B, L, cfg.vocab_out, net.dlogits());
       return masked_cross_entropy<double>(lg, x0.data(), mask.data(), B * L, cfg.vocab_out, net.dlogits());
     };
@@ -289,7 +410,10 @@ TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differen
     const std::vector<double> grad = net.grads();
     for (const auto& t : net.layout().tensors) {
       const std::string what = std::string(cs.causal ? "causal " : "bidir ") +
-                               (cs.tc ? "time-cond " : "") + (cs.nt == NormType::rms_norm ? "rms " : "") + t.name;
+                               (cs.tc ? "time-cond " : "") + (cs.nt == NormType::rms_norm ? "rms " : "") +
+                               (cs.dropout > 0 ? "dropout " : "") +
+                               (cs.mlp == MlpType::swiglu ? "swiglu " : cs.mlp == MlpType::geglu ? "geglu " : "") +
+                               t.name;
       check_fd(what, net.params(), grad, loss, t.offset, t.offset + t.size(), 24);
     }
   }
@@ -305,10 +429,19 @@ TEST_CASE("nn: parameter count matches MODELS.md 1.3 and the slab layout") {
   const std::int64_t blocks = small.n_layer * (12LL * 768 * 768 + 5 * 768 + 2 * 768 + 6 * 768 * 128 + 6 * 768);
   CHECK(blocks == 92132352);
   for (bool tc : {true, false})
-    for (bool c : {true, false}) {
-      auto cfg = tiny_config(tc, c);
-      CHECK(ParamLayout(cfg).total == std::size_t(cfg.param_count()));
-    }
+    for (bool c : {true, false})
+      for (MlpType m : {MlpType::gelu, MlpType::swiglu, MlpType::geglu}) {
+        auto cfg = tiny_config(tc, c);
+        cfg.mlp = m;
+        CHECK(ParamLayout(cfg).total == std::size_t(cfg.param_count()));
+      }
+  ModelConfig glu = tiny_config(false, false);
+  glu.mlp = MlpType::swiglu;
+  const ParamLayout gl(glu);
+  int fc1_rows = 0;
+  for (const auto& t : gl.tensors)
+    if (t.name == "blocks.0.fc1_w") fc1_rows = t.rows;
+  CHECK(fc1_rows == 2 * glu.d_ff);
   ModelConfig bench;  // the defaults: 6 layers, d 256, 4 heads, L 256, V 28
   CHECK(bench.forward_flops_per_token() ==
         doctest::Approx(6 * (2.0 * (4 * 256.0 * 256 + 2 * 256.0 * 1024) + 4 * 256.0 * 256) + 2 * 256.0 * 28));
@@ -356,4 +489,30 @@ TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gr
   CHECK(net2.params() == net.params());
   net2.init(43);
   CHECK(net2.params() != net.params());
+}
+
+TEST_CASE("nn: dropout acts only in forward passes given a key") {
+  ModelConfig cfg = tiny_config(true, false);
+  cfg.dropout = 0.5;
+  ModelConfig off = cfg;
+  off.dropout = 0.0;
+  Transformer<double> net(cfg), ref(off);
+  randomize(net, 3);
+  ref.set_params(net.params());
+  const std::vector<int> tok = {1, 2, 3, 6, 6, 0, 1, 6, 2, 4};
+  const std::vector<double> sbar = {1.0, 0.1};
+  const std::size_t n = tok.size() * std::size_t(cfg.vocab_out);
+  const double* a = net.forward(tok.data(), sbar.data(), 2, 5);
+  const std::vector<double> eval(a, a + n);
+  const double* b = ref.forward(tok.data(), sbar.data(), 2, 5);
+  CHECK(eval == std::vector<double>(b, b + n));  // no key: evaluation, no dropout
+  const DropoutKey key{1, 1};
+  const double* c = net.forward(tok.data(), sbar.data(), 2, 5, &key);
+  CHECK(eval != std::vector<double>(c, c + n));
+  const DropoutKey key2{1, 2};
+  const std::vector<double> train1(c, c + n);
+  const double* e = net.forward(tok.data(), sbar.data(), 2, 5, &key2);
+  CHECK(train1 != std::vector<double>(e, e + n));  // a new step draws new masks
+  const double* f = ref.forward(tok.data(), sbar.data(), 2, 5, &key);
+  CHECK(eval == std::vector<double>(f, f + n));  // dropout = 0: the key changes nothing
 }

@@ -2,7 +2,8 @@
 // written by make_golden.py from the same parameters): logits, loss and every
 // gradient tensor within 1e-4 relative or 1e-5 absolute, and the parameters after
 // 5 AdamW steps (with clipping and warm-up) within 1e-5, for a bidirectional
-// time-conditioned config and a causal config.
+// time-conditioned config, a causal config, and a config with the RMSNorm and SwiGLU
+// options.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -154,6 +155,14 @@ ModelConfig causal_config() {
   return c;
 }
 
+ModelConfig rms_swiglu_config() {
+  ModelConfig c = bidir_config();
+  c.d_ff = 24;
+  c.norm = NormType::rms_norm;
+  c.mlp = MlpType::swiglu;
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("nn vs PyTorch: bidirectional time-conditioned DDiT (masked CE)") {
@@ -162,6 +171,10 @@ TEST_CASE("nn vs PyTorch: bidirectional time-conditioned DDiT (masked CE)") {
 
 TEST_CASE("nn vs PyTorch: causal transformer (next-token CE)") {
   check_case("causal", causal_config());
+}
+
+TEST_CASE("nn vs PyTorch: the options RMSNorm and SwiGLU (time-conditioned, masked CE)") {
+  check_case("rms_swiglu", rms_swiglu_config());
 }
 
 TEST_CASE("nn vs PyTorch: a golden file whose config does not match is rejected") {
@@ -176,5 +189,11 @@ TEST_CASE("nn vs PyTorch: a golden file whose config does not match is rejected"
     CHECK(m.find("32") != std::string::npos);
   }
   CHECK_THROWS_AS(load_golden("causal", bidir_config()), std::invalid_argument);
+  try {
+    load_golden("rms_swiglu", bidir_config());
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("config.d_ff = 24") != std::string::npos);
+  }
   CHECK_THROWS_AS(load_golden("no_such_case", bidir_config()), std::runtime_error);
 }

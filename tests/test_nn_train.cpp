@@ -10,6 +10,10 @@
 #include <discdiff/core/random.hpp>
 #include <discdiff/nn/nn.hpp>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 using namespace discdiff;
 using namespace discdiff::nn;
 
@@ -28,9 +32,21 @@ ModelConfig small_config() {
   return c;
 }
 
-/// n training steps of masked-token CE on Philox batches; returns the parameters.
-std::vector<float> train(int steps, std::uint64_t seed) {
-  const ModelConfig cfg = small_config();
+/// A config for the thread test (which lowers parallel_min_work() so that every OpenMP
+/// loop runs in parallel).
+ModelConfig parallel_config() {
+  ModelConfig c = small_config();
+  c.n_head = 2;
+  c.d_model = 32;
+  c.d_ff = 64;
+  c.seq_len = 32;
+  return c;
+}
+
+/// n training steps of masked-token CE on Philox batches of B sequences of length
+/// cfg.seq_len; returns the parameters followed by their EMA.
+std::vector<float> train(int steps, std::uint64_t seed, const ModelConfig& cfg = small_config(),
+                         int B = 4) {
   Transformer<float> net(cfg);
   net.init(seed);
   AdamWConfig ac;
@@ -38,7 +54,7 @@ std::vector<float> train(int steps, std::uint64_t seed) {
   AdamW<float> opt(net.num_params(), ac);
   Ema<float> ema(net.params().data(), net.num_params());
   LrSchedule lr{1e-2, 5, steps, LrSchedule::Kind::cosine, 0.1};
-  const int B = 4, L = 12, mask_id = cfg.vocab_in - 1;
+  const int L = cfg.seq_len, mask_id = cfg.vocab_in - 1;
   std::vector<int> x0(B * L), xt(B * L);
   std::vector<unsigned char> mask(B * L);
   std::vector<float> sbar(B);
@@ -102,7 +118,7 @@ TEST_CASE("nn: AdamW step, clipping and EMA follow MODELS.md 6.1") {
   CHECK_THROWS_AS(clip_grad_norm(h.data(), 2, 0.0), std::invalid_argument);
 }
 
-TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical") {
+TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical (default threads)") {
   const auto a = train(20, 1234);
   const auto b = train(20, 1234);
   REQUIRE(a.size() == b.size());
@@ -115,6 +131,50 @@ TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical") 
   Transformer<float> ref(small_config());
   ref.init(1234);
   CHECK(std::vector<float>(a.begin(), a.begin() + ref.num_params()) != ref.params());
+}
+
+TEST_CASE("nn: training is bit-identical for a given thread count with the parallel kernels") {
+  const ModelConfig cfg = parallel_config();
+  const int B = 8;
+  // Every loop of nn/ runs in parallel, whatever its size; restored on exit.
+  struct Restore {
+    long work = parallel_min_work();
+    int threads = nn::detail::max_threads();
+    ~Restore() {
+      parallel_min_work() = work;
+#ifdef _OPENMP
+      omp_set_num_threads(threads);
+#endif
+    }
+  } restore;
+  parallel_min_work() = 1;
+#ifdef _OPENMP
+  for (int threads : {2}) {  // (3 on a 2-core runner would oversubscribe it)
+    omp_set_num_threads(threads);
+    REQUIRE(nn::detail::max_threads() == threads);
+#else
+  {
+    const int threads = 1;
+#endif
+    // 3 steps: every parallel path runs in each; the 20-step runs are the test above.
+    // (Each loop is a fork/join here, and on an oversubscribed machine a spinning barrier
+    // can cost a time slice, so the step count is kept small.)
+    const auto a = train(3, 77, cfg, B);
+    const auto b = train(3, 77, cfg, B);
+    REQUIRE(a.size() == b.size());
+    std::size_t first_diff = a.size();
+    for (std::size_t i = 0; i < a.size() && first_diff == a.size(); ++i)
+      if (!(a[i] == b[i])) first_diff = i;
+    INFO("threads = " << threads << ", first differing parameter: " << first_diff);
+    CHECK(first_diff == a.size());
+    for (float v : a) REQUIRE(std::isfinite(v));
+    // Our loops keep a fixed operation order per output, so running them on one thread
+    // (threshold above every loop) gives the same bits; only the GEMMs use the threads.
+    parallel_min_work() = 1L << 40;
+    const auto serial = train(3, 77, cfg, B);
+    parallel_min_work() = 1;
+    CHECK(serial == a);
+  }
 }
 
 TEST_CASE("nn: bad input is rejected with std::invalid_argument naming the value") {

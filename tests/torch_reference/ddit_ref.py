@@ -13,7 +13,12 @@ import torch
 import torch.nn.functional as F
 
 FIELDS = ["n_layer", "n_head", "d_model", "d_ff", "seq_len", "vocab_in", "vocab_out",
-          "cond_dim", "temb_dim", "time_cond", "causal", "norm"]
+          "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp"]
+# norm: 0 LayerNorm, 1 RMSNorm; mlp: 0 GELU-tanh, 1 SwiGLU, 2 GeGLU (nn::NormType, nn::MlpType)
+
+
+def fc1_rows(cfg):
+    return cfg["d_ff"] * (1 if cfg.get("mlp", 0) == 0 else 2)
 
 
 def config_vector(cfg):
@@ -32,7 +37,8 @@ def param_layout(cfg):
         if cfg["time_cond"]:
             out += [(p + "ada_w", (6 * d, c)), (p + "ada_b", (6 * d,))]
         out += [(p + "qkv_w", (3 * d, d)), (p + "out_w", (d, d)), (p + "ln2_w", (d,)),
-                (p + "fc1_w", (f, d)), (p + "fc1_b", (f,)), (p + "fc2_w", (d, f)), (p + "fc2_b", (d,))]
+                (p + "fc1_w", (fc1_rows(cfg), d)), (p + "fc1_b", (fc1_rows(cfg),)),
+                (p + "fc2_w", (d, f)), (p + "fc2_b", (d,))]
     out.append(("lnf_w", (d,)))
     if cfg["time_cond"]:
         out += [("adaf_w", (2 * d, c)), ("adaf_b", (2 * d,))]
@@ -84,13 +90,26 @@ def norm(x, w, cfg, eps=1e-5):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
+def mlp_act(u, mlp):
+    """GELU-tanh, or the gated units act(a) * b of u = [a, b] (SwiGLU: SiLU, GeGLU: GELU-tanh)."""
+    if mlp == 0:
+        return F.gelu(u, approximate="tanh")
+    a, b = u.chunk(2, dim=-1)
+    return (F.silu(a) if mlp == 1 else F.gelu(a, approximate="tanh")) * b
+
+
 def forward(cfg, flat, tokens, sbar=None):
     """tokens: (B, L) long; sbar: (B,) (time_cond). Returns logits (B, L, V_out)."""
-    P = views(cfg, flat)
+    return forward_params(cfg, views(cfg, flat), tokens, sbar)
+
+
+def forward_params(cfg, P, tokens, sbar=None):
+    """The forward pass over a dict {layout name: tensor} (views of one flat slab, or
+    the separate nn.Parameter leaves of DDiT below)."""
     B, L = tokens.shape
     d, H = cfg["d_model"], cfg["n_head"]
     hd = d // H
-    dtype = flat.dtype
+    dtype = P["tok_emb"].dtype
     cos, sin = rope_tables(L, hd, 10000.0, dtype)
     h = P["tok_emb"][tokens]
     if cfg["time_cond"]:
@@ -119,8 +138,8 @@ def forward(cfg, flat, tokens, sbar=None):
         x = norm(h, P[p + "ln2_w"], cfg)
         if cfg["time_cond"]:
             x = x * (1 + sc_m) + sh_m
-        m = F.linear(F.gelu(F.linear(x, P[p + "fc1_w"], P[p + "fc1_b"]), approximate="tanh"),
-                     P[p + "fc2_w"], P[p + "fc2_b"])
+        u = F.linear(x, P[p + "fc1_w"], P[p + "fc1_b"])
+        m = F.linear(mlp_act(u, cfg.get("mlp", 0)), P[p + "fc2_w"], P[p + "fc2_b"])
         h = h + (g_m * m if cfg["time_cond"] else m)
     x = norm(h, P["lnf_w"], cfg)
     if cfg["time_cond"]:
@@ -142,3 +161,25 @@ def causal_ce(logits, tokens):
 def lr_at(n, base, warmup):
     """LrSchedule constant with linear warm-up (MODELS.md 6.2)."""
     return base * min(1.0, n / warmup) if warmup > 0 else base
+
+
+class DDiT(torch.nn.Module):
+    """The same network as a torch.nn.Module with one nn.Parameter per layout tensor
+    (the idiomatic PyTorch form, used by bench/compare_torch.py; a flat slab with views
+    would make autograd scatter every gradient into the full slab)."""
+
+    def __init__(self, cfg, flat):
+        super().__init__()
+        self.cfg = cfg
+        self.names = [n for n, _ in param_layout(cfg)]
+        self.params = torch.nn.ParameterList(
+            [torch.nn.Parameter(v.detach().clone()) for v in views(cfg, flat).values()])
+
+    def forward(self, tokens, sbar=None):
+        return forward_params(self.cfg, dict(zip(self.names, self.params)), tokens, sbar)
+
+    def flat(self):
+        return torch.cat([p.detach().reshape(-1) for p in self.params])
+
+    def flat_grad(self):
+        return torch.cat([p.grad.reshape(-1) for p in self.params])

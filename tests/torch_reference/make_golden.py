@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Writes the golden files of tests/test_nn_torch.cpp (run by hand, not in CI):
 
-    /usr/bin/python3 tests/torch_reference/make_golden.py
+    /usr/bin/python3 tests/torch_reference/make_golden.py            # rewrite golden/
+    /usr/bin/python3 tests/torch_reference/make_golden.py --out DIR  # write elsewhere
+    /usr/bin/python3 tests/torch_reference/make_golden.py --check    # compare with golden/
 
 Needs Debian's python3-torch (and numpy). For each tiny config it draws random
 parameters (numpy, fixed seed; every tensor nonzero, so gates and the head get real
@@ -17,6 +19,7 @@ The loss is the masked-position CE for the bidirectional case and the causal
 next-token CE for the causal one. The 5 steps repeat the same batch: forward, loss,
 backward, clip_grad_norm_(1.0), AdamW with lr_n = lr min(1, n / warmup).
 """
+import argparse
 import os
 import sys
 
@@ -30,11 +33,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 CASES = {
     "bidir_timecond": dict(cfg=dict(n_layer=2, n_head=2, d_model=16, d_ff=64, seq_len=8, vocab_in=12,
-                                    vocab_out=12, cond_dim=8, temb_dim=16, time_cond=1, causal=0, norm=0),
+                                    vocab_out=12, cond_dim=8, temb_dim=16, time_cond=1, causal=0, norm=0,
+                                    mlp=0),
                            B=2, L=8, seed=1),
     "causal": dict(cfg=dict(n_layer=2, n_head=2, d_model=16, d_ff=64, seq_len=8, vocab_in=12,
-                            vocab_out=11, cond_dim=0, temb_dim=0, time_cond=0, causal=1, norm=0),
+                            vocab_out=11, cond_dim=0, temb_dim=0, time_cond=0, causal=1, norm=0, mlp=0),
                    B=2, L=7, seed=2),
+    # the options: RMSNorm and SwiGLU, time-conditioned, bidirectional
+    "rms_swiglu": dict(cfg=dict(n_layer=2, n_head=2, d_model=16, d_ff=24, seq_len=8, vocab_in=12,
+                                vocab_out=12, cond_dim=8, temb_dim=16, time_cond=1, causal=0, norm=1,
+                                mlp=1),
+                       B=2, L=6, seed=3),
 }
 OPTIM = dict(lr=1e-3, warmup=2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip=1.0, steps=5)
 
@@ -55,7 +64,7 @@ def random_params(cfg, rng):
     return np.concatenate(parts).astype(np.float32)
 
 
-def make_case(name, spec):
+def make_case(name, spec, out_root, check):
     cfg, B, L = spec["cfg"], spec["B"], spec["L"]
     # config.npy stores cond/temb dims as the C++ ModelConfig defaults when time_cond is off
     rng = np.random.default_rng(spec["seed"])
@@ -85,6 +94,14 @@ def make_case(name, spec):
     loss.backward()
     grads = flat.grad.detach().clone()
 
+    # The nn.Module form (used by bench/compare_torch.py) is the same network.
+    mod = R.DDiT(cfg, torch.tensor(params))
+    lm = R.forward_params(cfg, dict(zip(mod.names, mod.params)), tk, sb if cfg["time_cond"] else None)
+    lossm = R.causal_ce(lm, tk) if cfg["causal"] else R.masked_ce(lm, x0t, mk)
+    lossm.backward()
+    assert torch.allclose(lm, logits, rtol=1e-5, atol=1e-6), "DDiT module logits differ"
+    assert torch.allclose(mod.flat_grad(), grads, rtol=1e-5, atol=1e-7), "DDiT module grads differ"
+
     o = OPTIM
     flat2 = torch.tensor(params, requires_grad=True)
     opt = torch.optim.AdamW([flat2], lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
@@ -98,8 +115,7 @@ def make_case(name, spec):
         torch.nn.utils.clip_grad_norm_([flat2], o["clip"])
         opt.step()
 
-    out = os.path.join(HERE, "golden", name)
-    os.makedirs(out, exist_ok=True)
+    out = os.path.join(out_root, name)
     cfgv = dict(cfg)
     if not cfg["time_cond"]:  # unused by the model; match the C++ defaults
         cfgv["cond_dim"], cfgv["temb_dim"] = 128, 256
@@ -109,17 +125,39 @@ def make_case(name, spec):
                  params_adamw5=flat2.detach().numpy().astype(np.float32),
                  optim=np.array([o[k] for k in ("lr", "warmup", "beta1", "beta2", "eps",
                                                 "weight_decay", "clip", "steps")], dtype=np.float64))
+    if check:  # compare with the committed files instead of writing
+        # Another BLAS or torch build changes the float32 results in the last bits only:
+        # accept |new - old| <= 1e-6 + 1e-5 |old| (the C++ test allows 1e-5 + 1e-4 |ref|).
+        ok = True
+        for k, v in files.items():
+            old = np.load(os.path.join(out, k + ".npy"))
+            same = old.shape == v.shape and old.dtype == v.dtype
+            a, b = old.astype(np.float64), v.astype(np.float64)
+            diff = float(np.max(np.abs(a - b))) if same and v.size else 0.0
+            within = same and bool(np.all(np.abs(a - b) <= 1e-6 + 1e-5 * np.abs(a)))
+            ok = ok and within
+            print(f"  {name}/{k}.npy: {'ok' if within else 'DIFFERS'} (max |diff| {diff:.3g})")
+        return ok
+    os.makedirs(out, exist_ok=True)
     for k, v in files.items():
         np.save(os.path.join(out, k + ".npy"), v)
     print(f"{name}: {R.num_params(cfg)} parameters, loss {loss.item():.6f}, "
           f"|grad| {grads.norm().item():.4f}, written to {out}")
+    return True
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(HERE, "golden"), help="output root (default: golden/)")
+    ap.add_argument("--check", action="store_true",
+                    help="recompute and compare with the files under --out; write nothing")
+    args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    for name, spec in CASES.items():
-        make_case(name, spec)
+    ok = all([make_case(name, spec, args.out, args.check) for name, spec in CASES.items()])
+    if args.check:
+        print("golden files reproduced (to float32 rounding)" if ok else "golden files DIFFER")
+        sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

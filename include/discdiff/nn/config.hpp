@@ -24,6 +24,15 @@ enum class NormType : int {
   rms_norm = 1     ///< RMSNorm: x / sqrt(mean(x^2) + eps) * g
 };
 
+/// The MLP of the blocks: GELU-tanh (DDiT), or a gated linear unit whose first linear
+/// layer has 2 d_ff outputs [a, b] and whose hidden units are act(a) * b (SwiGLU: act =
+/// SiLU, as in LLaMA/MD4; GeGLU: act = GELU-tanh).
+enum class MlpType : int {
+  gelu = 0,    ///< GELU_tanh(x W1^T + b1) W2^T + b2
+  swiglu = 1,  ///< (SiLU(a) * b) W2^T + b2, [a, b] = x W1^T + b1
+  geglu = 2    ///< (GELU_tanh(a) * b) W2^T + b2
+};
+
 /// Sizes and switches of the transformer (spec/MODELS.md 1.1-1.2, 3.1, 5).
 struct ModelConfig {
   int n_layer = 6;       ///< number of blocks
@@ -38,10 +47,17 @@ struct ModelConfig {
   bool time_cond = true; ///< adaLN-zero conditioning on sbar (off: plain pre-norm blocks)
   bool causal = false;   ///< causal attention mask (the AR baseline)
   NormType norm = NormType::layer_norm;
+  MlpType mlp = MlpType::gelu;
   double norm_eps = 1e-5;
   double rope_base = 10000.0;
+  /// Dropout probability on the attention and MLP branches (before the gates), applied
+  /// only in forward passes given a DropoutKey (training); 0 disables it. Not part of
+  /// to_vector(): it does not change the parameters.
+  double dropout = 0.0;
 
   int head_dim() const { return d_model / n_head; }
+  /// Outputs of the first MLP layer: d_ff (GELU) or 2 d_ff (gated units).
+  int fc1_rows() const { return mlp == MlpType::gelu ? d_ff : 2 * d_ff; }
 
   /// Throws std::invalid_argument naming the first inconsistent field.
   void validate(const char* where = "nn::ModelConfig") const {
@@ -61,18 +77,25 @@ struct ModelConfig {
       if (temb_dim < 2 || temb_dim % 2 != 0)
         throw_invalid(where, "temb_dim", temb_dim, "must be even and >= 2");
     }
+    if (norm != NormType::layer_norm && norm != NormType::rms_norm)
+      throw_invalid(where, "norm", static_cast<int>(norm), "must be 0 (LayerNorm) or 1 (RMSNorm)");
+    if (mlp != MlpType::gelu && mlp != MlpType::swiglu && mlp != MlpType::geglu)
+      throw_invalid(where, "mlp", static_cast<int>(mlp), "must be 0 (GELU), 1 (SwiGLU) or 2 (GeGLU)");
     if (!(norm_eps > 0)) throw_invalid(where, "norm_eps", norm_eps, "must be > 0");
     if (!(rope_base > 1)) throw_invalid(where, "rope_base", rope_base, "must be > 1");
+    if (!(dropout >= 0 && dropout < 1))
+      throw_invalid(where, "dropout", dropout, "must be in [0, 1)");
   }
 
   /// Number of parameters (MODELS.md 1.3):
-  /// V_in d + [temb c + c + c c + c] + n_layer (12 d^2 -> (4 d^2 + 2 d d_ff) + d_ff + d + 2 d
-  /// + [6 d c + 6 d]) + d + [2 d c + 2 d] + d V_out + V_out; bracketed terms only with time_cond.
+  /// V_in d + [temb c + c + c c + c] + n_layer (4 d^2 + (r + 1) d d_ff + r d_ff + d + 2 d
+  /// + [6 d c + 6 d]) + d + [2 d c + 2 d] + d V_out + V_out, with r = 1 (GELU) or 2 (gated
+  /// units); bracketed terms only with time_cond. (GELU, d_ff = 4d: 12 d^2 per block.)
   std::int64_t param_count() const {
-    const std::int64_t d = d_model, f = d_ff, c = cond_dim, e = temb_dim;
+    const std::int64_t d = d_model, f = d_ff, c = cond_dim, e = temb_dim, r1 = fc1_rows();
     std::int64_t n = std::int64_t(vocab_in) * d;
     if (time_cond) n += e * c + c + c * c + c;
-    std::int64_t blk = 4 * d * d + 2 * d * f + f + d + 2 * d;
+    std::int64_t blk = 4 * d * d + r1 * d + f * d + r1 + d + 2 * d;
     if (time_cond) blk += 6 * d * c + 6 * d;
     n += n_layer * blk;
     n += d;
@@ -82,13 +105,14 @@ struct ModelConfig {
   }
 
   /// Forward FLOPs per token (2 per multiply-add) at sequence length L (default seq_len):
-  /// per block 2(3d^2 + d^2 + 2 d d_ff) for the projections and 4 L d for Q K^T and P V
-  /// (the full L x L square, also when causal), plus 2 d V_out for the head. The
-  /// per-sequence conditioning MLP and adaLN projections are not counted (O(1/L)).
+  /// per block 2(3d^2 + d^2 + (r + 1) d d_ff) for the projections (r = fc1_rows()/d_ff)
+  /// and 4 L d for Q K^T and P V (the full L x L square, also when causal), plus 2 d V_out
+  /// for the head. The per-sequence conditioning MLP and adaLN projections are not
+  /// counted (O(1/L)).
   double forward_flops_per_token(int L = -1) const {
     if (L < 0) L = seq_len;
-    const double d = d_model, f = d_ff;
-    const double blk = 2.0 * (4.0 * d * d + 2.0 * d * f) + 4.0 * double(L) * d;
+    const double d = d_model, f = d_ff, r1 = fc1_rows();
+    const double blk = 2.0 * (4.0 * d * d + (r1 + f) * d) + 4.0 * double(L) * d;
     return n_layer * blk + 2.0 * d * vocab_out;
   }
   /// Training FLOPs per token: forward + backward (2x forward).
@@ -97,13 +121,13 @@ struct ModelConfig {
   /// Names of the fields of to_vector(), in order.
   static std::vector<std::string> field_names() {
     return {"n_layer",  "n_head",   "d_model",   "d_ff",   "seq_len", "vocab_in",
-            "vocab_out", "cond_dim", "temb_dim", "time_cond", "causal", "norm"};
+            "vocab_out", "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp"};
   }
   /// The integer fields as one vector (stored beside golden files).
   std::vector<std::int64_t> to_vector() const {
     return {n_layer,  n_head,   d_model,   d_ff,          seq_len,        vocab_in,
             vocab_out, cond_dim, temb_dim, time_cond ? 1 : 0, causal ? 1 : 0,
-            static_cast<int>(norm)};
+            static_cast<int>(norm), static_cast<int>(mlp)};
   }
 
   /// Throws std::invalid_argument naming the first field where `stored` (a config

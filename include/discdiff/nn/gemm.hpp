@@ -5,8 +5,8 @@
 // Backends, chosen at compile time:
 //  * DISCDIFF_USE_BLAS=1: cblas_sgemm / cblas_dgemm (OpenBLAS). Defaults to 1 where the
 //    target links discdiff_blas (which defines DISCDIFF_HAVE_CBLAS=1), else 0.
-//  * otherwise Eigen's GEMM over Map views (multi-threaded by Eigen's OpenMP when it is
-//    called outside a parallel region, single-threaded inside one).
+//  * otherwise Eigen's GEMM over Map views, threaded by us (gemm_eigen_mt: one block of
+//    rows or columns of C per thread; Eigen is single-threaded inside a parallel region).
 // Both partition the output among threads and keep the k-order of every sum fixed,
 // so a product is reproducible bit for bit for a given thread count.
 // gemm_naive is the reference (triple loop, k ascending).
@@ -14,6 +14,8 @@
 
 #include <Eigen/Core>
 #include <cstddef>
+
+#include "parallel.hpp"
 
 #ifndef DISCDIFF_USE_BLAS
 #if defined(DISCDIFF_HAVE_CBLAS) && DISCDIFF_HAVE_CBLAS
@@ -79,6 +81,39 @@ void gemm_eigen(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int 
   else if (ta && !tb) c.noalias() += alpha * (a.transpose() * b);
   else c.noalias() += alpha * (a.transpose() * b.transpose());
 }
+/// Eigen's GEMM with our own threads: the rows (or, when there are few rows, the
+/// columns) of C are split into one contiguous block per thread, and each block is an
+/// Eigen product on its thread (Eigen runs single-threaded inside a parallel region).
+/// This replaces Eigen's own OpenMP GEMM, whose threads busy-wait for each other and
+/// collapse on an oversubscribed machine. Each block's result depends only on the
+/// sizes, so a product is reproducible for a given thread count.
+/// Products below kGemmParallelMinMacs multiply-adds run on the calling thread.
+constexpr double kGemmParallelMinMacs = double(1 << 22);
+
+template <class T>
+void gemm_eigen_mt(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
+                   const T* B, int ldb, T beta, T* C, int ldc) {
+  const int nt = detail::max_threads();
+  if (nt < 2 || double(M) * N * K < kGemmParallelMinMacs || omp_in_parallel_region()) {
+    gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const bool by_rows = M >= N || M >= 8 * nt;
+  const int len = by_rows ? M : N;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+  for (int t = 0; t < nt; ++t) {
+    const int i0 = int(long(len) * t / nt), i1 = int(long(len) * (t + 1) / nt);
+    if (i1 <= i0) continue;
+    if (by_rows) {
+      const T* a = ta ? A + i0 : A + std::size_t(i0) * lda;
+      gemm_eigen(ta, tb, i1 - i0, N, K, alpha, a, lda, B, ldb, beta, C + std::size_t(i0) * ldc, ldc);
+    } else {
+      const T* b = tb ? B + std::size_t(i0) * ldb : B + i0;
+      gemm_eigen(ta, tb, M, i1 - i0, K, alpha, A, lda, b, ldb, beta, C + i0, ldc);
+    }
+  }
+}
+
 #if DISCDIFF_USE_BLAS
 inline void gemm_blas(bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
                       int lda, const float* B, int ldb, float beta, float* C, int ldc) {
@@ -102,16 +137,23 @@ void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, c
 #if DISCDIFF_USE_BLAS
   detail::gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
-  detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  detail::gemm_eigen_mt(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
 
-/// Single-threaded GEMM for use inside an OpenMP region (attention per head):
-/// always Eigen (which does not nest threads inside a parallel region).
+/// Single-threaded GEMM for use inside an OpenMP region (attention per head). OpenBLAS
+/// when DISCDIFF_USE_BLAS (its OpenMP build runs one thread inside a parallel region, and
+/// its kernels are chosen at run time, so they use AVX2/AVX-512 whatever the compile
+/// flags), else Eigen (which does not nest threads inside a parallel region either).
 template <class T>
 void gemm_local(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc) {
+  if (M == 0 || N == 0) return;
+#if DISCDIFF_USE_BLAS
+  detail::gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
   detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
 
 // ------------------------------------------------------------------ linear layer
@@ -122,7 +164,7 @@ template <class T>
 void linear_forward(T* y, const T* x, const T* W, const T* b, int N, int C, int OC) {
   gemm<T>(false, true, N, OC, C, T(1), x, C, W, C, T(0), y, OC);
   if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(N) * OC >= parallel_min_work())
     for (long n = 0; n < N; ++n) {
       T* row = y + std::size_t(n) * OC;
       for (int o = 0; o < OC; ++o) row[o] += b[o];
@@ -142,7 +184,7 @@ void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, i
     // Columns in parallel; each column sums its N rows in order.
     constexpr int kBlock = 16;
     const int nblk = (OC + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(N) * OC >= parallel_min_work())
     for (int blk = 0; blk < nblk; ++blk) {
       const int o0 = blk * kBlock, o1 = o0 + kBlock < OC ? o0 + kBlock : OC;
       T acc[kBlock];

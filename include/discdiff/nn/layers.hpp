@@ -12,34 +12,70 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../core/numerics.hpp"
+#include "../core/random.hpp"
 #include "config.hpp"
 #include "gemm.hpp"
+#include "parallel.hpp"
+#include "simd.hpp"
 
 namespace discdiff {
 namespace nn {
 
+
 namespace detail {
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
+/// Reductions with 8 interleaved partial sums (lane k takes the indices = k mod 8), added
+/// pairwise at the end: a fixed order (independent of threads and ISA) that compilers can
+/// vectorise without reassociating (a plain running sum is latency-bound, 1 add/4 cycles).
+template <class T>
+inline T combine8(const T* a) {
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
+template <class T>
+inline T sum8(const T* x, int n) {
+  T a[8] = {};
+  int c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) a[k] += x[c + k];
+  for (; c < n; ++c) a[c & 7] += x[c];
+  return combine8(a);
+}
+template <class T>
+inline T dot8(const T* x, const T* y, int n) {
+  T a[8] = {};
+  int c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) a[k] += x[c + k] * y[c + k];
+  for (; c < n; ++c) a[c & 7] += x[c] * y[c];
+  return combine8(a);
+}
+/// A per-thread row buffer of at least n elements (kept between calls).
+template <class T>
+inline T* scratch_row(int n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < std::size_t(n)) buf.resize(std::size_t(n));
+  return buf.data();
+}
+/// sum_c (x_c - m)^2
+template <class T>
+inline T sqdev8(const T* x, T m, int n) {
+  T a[8] = {};
+  int c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) {
+      const T d = x[c + k] - m;
+      a[k] += d * d;
+    }
+  for (; c < n; ++c) {
+    const T d = x[c] - m;
+    a[c & 7] += d * d;
+  }
+  return combine8(a);
 }
 }  // namespace detail
 
@@ -47,7 +83,7 @@ inline int max_threads() {
 /// h[n] = E[tok[n]] (E: V x C). Tokens are validated by the caller (Transformer).
 template <class T>
 void embedding_forward(T* h, const int* tok, const T* E, long N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(N * C >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     const T* e = E + std::size_t(tok[n]) * C;
     T* o = h + std::size_t(n) * C;
@@ -74,34 +110,33 @@ void norm_mod_forward(T* out, T* xhat, T* rstd, const T* x, const T* g, const T*
                       const T* scale, int B, int L, int C, long mod_stride, NormType nt,
                       T eps) {
   const long N = long(B) * L;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(N * C >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     const long b = n / L;
     const T* xr = x + std::size_t(n) * C;
     T* xh = xhat + std::size_t(n) * C;
     T* o = out + std::size_t(n) * C;
-    T mean = T(0);
-    if (nt == NormType::layer_norm) {
-      for (int c = 0; c < C; ++c) mean += xr[c];
-      mean /= T(C);
-    }
-    T var = T(0);
-    for (int c = 0; c < C; ++c) {
-      const T dv = xr[c] - mean;
-      var += dv * dv;
-    }
-    var /= T(C);
+    const T mean = nt == NormType::layer_norm ? detail::sum8(xr, C) / T(C) : T(0);
+    const T var = detail::sqdev8(xr, mean, C) / T(C);
     const T rs = T(1) / math::sqrt(var + eps);
     rstd[n] = rs;
     const T* sh = shift ? shift + b * mod_stride : nullptr;
     const T* sc = scale ? scale + b * mod_stride : nullptr;
-    for (int c = 0; c < C; ++c) {
-      const T v = (xr[c] - mean) * rs;
-      xh[c] = v;
-      T y = v * g[c];
-      if (sc) y = y * (T(1) + sc[c]);
-      if (sh) y += sh[c];
-      o[c] = y;
+    if (sc && sh) {
+      for (int c = 0; c < C; ++c) {
+        const T v = (xr[c] - mean) * rs;
+        xh[c] = v;
+        o[c] = v * g[c] * (T(1) + sc[c]) + sh[c];
+      }
+    } else {
+      for (int c = 0; c < C; ++c) {
+        const T v = (xr[c] - mean) * rs;
+        xh[c] = v;
+        T y = v * g[c];
+        if (sc) y = y * (T(1) + sc[c]);
+        if (sh) y += sh[c];
+        o[c] = y;
+      }
     }
   }
 }
@@ -115,7 +150,7 @@ template <class T>
 void norm_mod_backward(T* dx, T* dg, T* dshift, T* dscale, T* dg_part, const T* dout,
                        const T* xhat, const T* rstd, const T* g, const T* scale, int B, int L,
                        int C, long mod_stride, NormType nt) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(B) * L * C >= parallel_min_work())
   for (int b = 0; b < B; ++b) {
     T* gp = dg_part + std::size_t(b) * C;
     T* dsh = dshift ? dshift + b * mod_stride : nullptr;
@@ -126,28 +161,39 @@ void norm_mod_backward(T* dx, T* dg, T* dshift, T* dscale, T* dg_part, const T* 
       for (int c = 0; c < C; ++c) dsh[c] = T(0);
     if (dsc)
       for (int c = 0; c < C; ++c) dsc[c] = T(0);
+    T* dxh = detail::scratch_row<T>(C);  // dxhat = dy g of the current row
     for (int i = 0; i < L; ++i) {
       const std::size_t n = std::size_t(b) * L + i;
       const T* go = dout + n * C;
       const T* xh = xhat + n * C;
       T* dxr = dx + n * C;
-      T sum_dxh = T(0), sum_dxh_xh = T(0);
-      for (int c = 0; c < C; ++c) {
-        const T dy = sc ? go[c] * (T(1) + sc[c]) : go[c];
-        if (dsc) dsc[c] += go[c] * xh[c] * g[c];
-        if (dsh) dsh[c] += go[c];
-        gp[c] += dy * xh[c];
-        const T dxh = dy * g[c];
-        sum_dxh += dxh;
-        sum_dxh_xh += dxh * xh[c];
+      if (dsc && dsh) {
+        for (int c = 0; c < C; ++c) {
+          dsc[c] += go[c] * xh[c] * g[c];
+          dsh[c] += go[c];
+        }
+      } else {
+        if (dsc)
+          for (int c = 0; c < C; ++c) dsc[c] += go[c] * xh[c] * g[c];
+        if (dsh)
+          for (int c = 0; c < C; ++c) dsh[c] += go[c];
       }
-      const T m1 = nt == NormType::layer_norm ? sum_dxh / T(C) : T(0);
-      const T m2 = sum_dxh_xh / T(C);
+      if (sc) {
+        for (int c = 0; c < C; ++c) {
+          const T dy = go[c] * (T(1) + sc[c]);
+          gp[c] += dy * xh[c];
+          dxh[c] = dy * g[c];
+        }
+      } else {
+        for (int c = 0; c < C; ++c) {
+          gp[c] += go[c] * xh[c];
+          dxh[c] = go[c] * g[c];
+        }
+      }
+      const T m1 = nt == NormType::layer_norm ? detail::sum8(dxh, C) / T(C) : T(0);
+      const T m2 = detail::dot8(dxh, xh, C) / T(C);
       const T rs = rstd[n];
-      for (int c = 0; c < C; ++c) {
-        const T dy = sc ? go[c] * (T(1) + sc[c]) : go[c];
-        dxr[c] += rs * (dy * g[c] - m1 - xh[c] * m2);
-      }
+      for (int c = 0; c < C; ++c) dxr[c] += rs * (dxh[c] - m1 - xh[c] * m2);
     }
   }
   for (int b = 0; b < B; ++b) {
@@ -162,7 +208,7 @@ template <class T>
 void gated_residual_forward(T* out, const T* x, const T* F, const T* gate, int B, int L, int C,
                             long mod_stride) {
   const long N = long(B) * L;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(N * C >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     const T* gt = gate ? gate + (n / L) * mod_stride : nullptr;
     const std::size_t o = std::size_t(n) * C;
@@ -177,7 +223,7 @@ void gated_residual_forward(T* out, const T* x, const T* F, const T* gate, int B
 template <class T>
 void gated_residual_backward(T* dF, T* dgate, const T* dout, const T* F, const T* gate, int B,
                              int L, int C, long mod_stride) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(B) * L * C >= parallel_min_work())
   for (int b = 0; b < B; ++b) {
     const T* gt = gate ? gate + b * mod_stride : nullptr;
     T* dg = dgate ? dgate + b * mod_stride : nullptr;
@@ -193,6 +239,42 @@ void gated_residual_backward(T* dF, T* dgate, const T* dout, const T* F, const T
   }
 }
 
+// ------------------------------------------------------------------ dropout
+/// Philox stream base of the dropout masks (site s uses kDropoutStream + s).
+constexpr std::uint32_t kDropoutStream = 0x4e4e0100u;
+
+/// Inverted dropout in place: x[n, c] <- x[n, c] keep[n, c] / (1 - p). Row n of site
+/// `site` draws its C words from CounterRng(seed, kDropoutStream + site, (step << 32) | n)
+/// in order c = 0..C-1, and keeps an element when its word is >= p 2^32, so a mask is a
+/// pure function of (seed, step, site, n, c), whatever the thread count. keep (N x C bytes)
+/// is saved for the backward pass. p = 0 keeps everything (x unchanged).
+template <class T>
+void dropout_forward(T* x, unsigned char* keep, long N, int C, double p, std::uint64_t seed,
+                     std::uint64_t step, std::uint32_t site) {
+  const double thr = std::ldexp(p, 32);
+  const std::uint64_t cut = thr >= 4294967296.0 ? 4294967296ull : std::uint64_t(std::ceil(thr));
+  const T scale = p < 1 ? T(1.0 / (1.0 - p)) : T(0);
+#pragma omp parallel for schedule(static) if(N * C >= parallel_min_work())
+  for (long n = 0; n < N; ++n) {
+    CounterRng rng(seed, kDropoutStream + site, (step << 32) | std::uint64_t(n));
+    T* xr = x + std::size_t(n) * C;
+    unsigned char* kr = keep + std::size_t(n) * C;
+    for (int c = 0; c < C; ++c) {
+      const bool k = std::uint64_t(rng.next_u32()) >= cut;
+      kr[c] = k ? 1 : 0;
+      xr[c] = k ? xr[c] * scale : T(0);
+    }
+  }
+}
+/// Backward of dropout_forward: dx <- dx keep / (1 - p) (in place).
+template <class T>
+void dropout_backward(T* dx, const unsigned char* keep, long N, int C, double p) {
+  const T scale = p < 1 ? T(1.0 / (1.0 - p)) : T(0);
+  const long n = N * C;
+#pragma omp parallel for schedule(static) if(n >= parallel_min_work())
+  for (long i = 0; i < n; ++i) dx[i] = keep[i] ? dx[i] * scale : T(0);
+}
+
 // ------------------------------------------------------------------ activations
 namespace detail {
 template <class T>
@@ -201,28 +283,151 @@ constexpr T gelu_k0() {
 }
 }  // namespace detail
 
-/// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))).
+namespace detail {
+/// GELU over one contiguous chunk on the calling thread: simd::gelu_forward for float on an
+/// AVX2/FMA CPU, otherwise Eigen's vectorised exp, both as x sigmoid(2u).
+template <class T>
+void gelu_chunk(T* y, const T* x, long len, bool avx2) {
+  (void)avx2;
+#if DISCDIFF_NN_SIMD
+  if constexpr (std::is_same<T, float>::value) {
+    if (avx2) {
+      simd::gelu_forward(y, x, len);
+      return;
+    }
+  }
+#endif
+  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<const Arr> xv(x, len);
+  Eigen::Map<Arr> yv(y, len);
+  // 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
+  yv = xv / (T(1) + (T(-2) * gelu_k0<T>() * (xv + T(0.044715) * xv.cube())).exp());
+}
+}  // namespace detail
+
+/// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))), over chunks
+/// of 4096 elements (detail::gelu_chunk).
 template <class T>
 void gelu_forward(T* y, const T* x, long n) {
-#pragma omp parallel for schedule(static)
-  for (long i = 0; i < n; ++i) {
-    const T v = x[i];
-    const T t = std::tanh(detail::gelu_k0<T>() * (v + T(0.044715) * v * v * v));
-    y[i] = T(0.5) * v * (T(1) + t);
+  constexpr long kChunk = 4096;
+  const long nch = (n + kChunk - 1) / kChunk;
+  const bool avx2 = std::is_same<T, float>::value && simd::cpu_has_avx2_fma();
+#pragma omp parallel for schedule(static) if(n >= parallel_min_work())
+  for (long ch = 0; ch < nch; ++ch) {
+    const long i0 = ch * kChunk, len = i0 + kChunk < n ? kChunk : n - i0;
+    detail::gelu_chunk(y + i0, x + i0, len, avx2);
   }
 }
+
+/// The first MLP layer's bias fused with its activation, over N rows of F:
+/// f[n] += b (f keeps the pre-activation for the backward pass); y[n] = GELU(f[n]).
+template <class T>
+void bias_gelu_forward(T* y, T* f, const T* b, long N, int F) {
+  const bool avx2 = std::is_same<T, float>::value && simd::cpu_has_avx2_fma();
+#pragma omp parallel for schedule(static) if(N * F >= parallel_min_work())
+  for (long n = 0; n < N; ++n) {
+    T* fr = f + std::size_t(n) * F;
+    for (int c = 0; c < F; ++c) fr[c] += b[c];
+    detail::gelu_chunk(y + std::size_t(n) * F, fr, F, avx2);
+  }
+}
+
 /// dx = dy gelu'(x), gelu'(x) = 0.5(1 + tanh k) + 0.5 x (1 - tanh^2 k) sqrt(2/pi)(1 + 3*0.044715 x^2).
 /// dx may alias dy.
 template <class T>
 void gelu_backward(T* dx, const T* dy, const T* x, long n) {
-#pragma omp parallel for schedule(static)
+  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  constexpr long kChunk = 4096;
+  const long nch = (n + kChunk - 1) / kChunk;
+  const bool avx2 = std::is_same<T, float>::value && simd::cpu_has_avx2_fma();
+  (void)avx2;
+#pragma omp parallel for schedule(static) if(n >= parallel_min_work())
+  for (long ch = 0; ch < nch; ++ch) {
+    const long i0 = ch * kChunk, len = i0 + kChunk < n ? kChunk : n - i0;
+#if DISCDIFF_NN_SIMD
+    if constexpr (std::is_same<T, float>::value) {
+      if (avx2) {
+        simd::gelu_backward(dx + i0, dy + i0, x + i0, len);
+        continue;
+      }
+    }
+#endif
+    Eigen::Map<const Arr> xv(x + i0, len), gv(dy + i0, len);
+    Eigen::Map<Arr> dv(dx + i0, len);
+    // with s = sigmoid(2u) = (1 + tanh u)/2: gelu' = s + 2 x s (1 - s) u'(x)
+    const Arr sg =
+        T(1) / (T(1) + (T(-2) * detail::gelu_k0<T>() * (xv + T(0.044715) * xv.cube())).exp());
+    dv = gv * (sg + T(2) * xv * sg * (T(1) - sg) * detail::gelu_k0<T>() *
+                        (T(1) + T(3) * T(0.044715) * xv.square()));
+  }
+}
+
+/// Naive references of gelu_forward / gelu_backward (std::tanh per element).
+template <class T>
+void gelu_forward_naive(T* y, const T* x, long n) {
+  for (long i = 0; i < n; ++i) {
+    const T v = x[i];
+    y[i] = T(0.5) * v * (T(1) + std::tanh(detail::gelu_k0<T>() * (v + T(0.044715) * v * v * v)));
+  }
+}
+template <class T>
+void gelu_backward_naive(T* dx, const T* dy, const T* x, long n) {
   for (long i = 0; i < n; ++i) {
     const T v = x[i];
     const T t = std::tanh(detail::gelu_k0<T>() * (v + T(0.044715) * v * v * v));
-    const T d = T(0.5) * (T(1) + t) +
-                T(0.5) * v * (T(1) - t * t) * detail::gelu_k0<T>() *
-                    (T(1) + T(3) * T(0.044715) * v * v);
-    dx[i] = dy[i] * d;
+    dx[i] = dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * detail::gelu_k0<T>() *
+                                               (T(1) + T(3) * T(0.044715) * v * v));
+  }
+}
+
+/// Gated linear unit over rows of u = [a, b] (N x 2F): y[n, j] = act(a[n, j]) b[n, j],
+/// act = SiLU (SwiGLU) or GELU-tanh (GeGLU).
+template <class T>
+void glu_forward(T* y, const T* u, long N, int F, MlpType type) {
+#pragma omp parallel for schedule(static) if(N * F >= parallel_min_work())
+  for (long n = 0; n < N; ++n) {
+    const T* a = u + std::size_t(n) * 2 * F;
+    const T* b = a + F;
+    T* yr = y + std::size_t(n) * F;
+    for (int j = 0; j < F; ++j) {
+      const T x = a[j];
+      T act;
+      if (type == MlpType::swiglu) {
+        act = x / (T(1) + math::exp(-x));
+      } else {
+        act = T(0.5) * x * (T(1) + std::tanh(detail::gelu_k0<T>() * (x + T(0.044715) * x * x * x)));
+      }
+      yr[j] = act * b[j];
+    }
+  }
+}
+/// Backward of glu_forward: da = dy b act'(a), db = dy act(a) (du is N x 2F, written).
+template <class T>
+void glu_backward(T* du, const T* dy, const T* u, long N, int F, MlpType type) {
+#pragma omp parallel for schedule(static) if(N * F >= parallel_min_work())
+  for (long n = 0; n < N; ++n) {
+    const T* a = u + std::size_t(n) * 2 * F;
+    const T* b = a + F;
+    const T* g = dy + std::size_t(n) * F;
+    T* da = du + std::size_t(n) * 2 * F;
+    T* db = da + F;
+    for (int j = 0; j < F; ++j) {
+      const T x = a[j];
+      T act, dact;
+      if (type == MlpType::swiglu) {
+        const T sg = T(1) / (T(1) + math::exp(-x));
+        act = x * sg;
+        dact = sg * (T(1) + x * (T(1) - sg));
+      } else {
+        const T k0 = detail::gelu_k0<T>();
+        const T t = std::tanh(k0 * (x + T(0.044715) * x * x * x));
+        act = T(0.5) * x * (T(1) + t);
+        dact = T(0.5) * (T(1) + t) +
+               T(0.5) * x * (T(1) - t * t) * k0 * (T(1) + T(3) * T(0.044715) * x * x);
+      }
+      da[j] = g[j] * b[j] * dact;
+      db[j] = g[j] * act;
+    }
   }
 }
 
@@ -283,7 +488,7 @@ void rope_apply(T* qkv, const RopeTables<T>& rt, int B, int L, int C, int H, boo
   const long N = long(B) * L;
   const int hd = C / H, half = hd / 2;
   const T sgn = inverse ? T(-1) : T(1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(2 * N * C >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     const int p = int(n % L);
     const T* cs = rt.cos.data() + std::size_t(p) * half;
@@ -305,13 +510,16 @@ void rope_apply(T* qkv, const RopeTables<T>& rt, int B, int L, int C, int H, boo
 /// Multi-head self-attention core (after the qkv projection and RoPE):
 ///   P = softmax(Q K^T / sqrt(hd) [+ causal mask]);  O = P V
 /// qkv: N x 3C; att: B x H x L x L (probabilities, saved); out: N x C (heads concatenated).
-/// Optimised: per (b, h) in parallel, two GEMMs and a fused scale-mask-softmax.
+/// Optimised: per (b, h) in parallel, two GEMMs and a fused scale-mask-softmax
+/// (simd::softmax_row for float on an AVX2/FMA CPU, else Eigen's vectorised exp).
 template <class T>
 void attention_forward(T* out, T* att, const T* qkv, int B, int L, int C, int H, bool causal) {
+  const bool avx2 = std::is_same<T, float>::value && simd::cpu_has_avx2_fma();
+  (void)avx2;
   const int hd = C / H;
   const T scale = T(1) / math::sqrt(T(hd));
   const long ld = 3L * C;
-#pragma omp parallel for schedule(static) collapse(2)
+#pragma omp parallel for schedule(static) if(long(B) * H * L * L * hd >= parallel_min_work()) collapse(2)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h) {
       const T* q = qkv + std::size_t(b) * L * ld + std::size_t(h) * hd;
@@ -322,15 +530,21 @@ void attention_forward(T* out, T* att, const T* qkv, int B, int L, int C, int H,
       for (int i = 0; i < L; ++i) {
         T* row = P + std::size_t(i) * L;
         const int jn = causal ? i + 1 : L;
-        T mx = row[0];
-        for (int j = 1; j < jn; ++j) mx = row[j] > mx ? row[j] : mx;
-        T s = T(0);
-        for (int j = 0; j < jn; ++j) {
-          row[j] = math::exp(row[j] - mx);
-          s += row[j];
+        bool done = false;
+#if DISCDIFF_NN_SIMD
+        if constexpr (std::is_same<T, float>::value) {
+          if (avx2) {
+            simd::softmax_row(row, jn);
+            done = true;
+          }
         }
-        const T inv = T(1) / s;
-        for (int j = 0; j < jn; ++j) row[j] *= inv;
+#endif
+        if (!done) {
+          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> r(row, jn);
+          const T mx = r.maxCoeff();
+          r = (r - mx).exp();
+          r *= T(1) / r.sum();
+        }
         for (int j = jn; j < L; ++j) row[j] = T(0);
       }
       T* o = out + std::size_t(b) * L * C + std::size_t(h) * hd;
@@ -348,7 +562,7 @@ void attention_backward(T* dqkv, T* scratch, const T* dout, const T* att, const 
   const int hd = C / H;
   const T scale = T(1) / math::sqrt(T(hd));
   const long ld = 3L * C;
-#pragma omp parallel for schedule(static) collapse(2)
+#pragma omp parallel for schedule(static) if(long(B) * H * L * L * hd >= parallel_min_work()) collapse(2)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h) {
       T* dP = scratch + std::size_t(detail::thread_id()) * L * L;
@@ -365,8 +579,7 @@ void attention_backward(T* dqkv, T* scratch, const T* dout, const T* att, const 
       for (int i = 0; i < L; ++i) {
         const T* pr = P + std::size_t(i) * L;
         T* dr = dP + std::size_t(i) * L;
-        T s = T(0);
-        for (int j = 0; j < L; ++j) s += pr[j] * dr[j];
+        const T s = detail::dot8(pr, dr, L);
         for (int j = 0; j < L; ++j) dr[j] = pr[j] * (dr[j] - s) * scale;
       }
       gemm_local<T>(false, false, L, hd, L, T(1), dP, L, k, int(ld), T(0), dq, int(ld));

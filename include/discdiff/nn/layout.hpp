@@ -6,7 +6,8 @@
 //   tok_emb [V_in, d]
 //   [t_w1 [c, temb], t_b1 [c], t_w2 [c, c], t_b2 [c]]
 //   per block l: ln1_w [d], [ada_w [6d, c], ada_b [6d]], qkv_w [3d, d], out_w [d, d],
-//                ln2_w [d], fc1_w [d_ff, d], fc1_b [d_ff], fc2_w [d, d_ff], fc2_b [d]
+//                ln2_w [d], fc1_w [r, d], fc1_b [r], fc2_w [d, d_ff], fc2_b [d]
+//                (r = d_ff for GELU, 2 d_ff for the gated units: rows [a; b])
 //   lnf_w [d], [adaf_w [2d, c], adaf_b [2d]], head_w [V_out, d], head_b [V_out]
 // tests/torch_reference/ddit_ref.py builds the same order (`param_layout`).
 #pragma once
@@ -49,7 +50,7 @@ struct ParamLayout {
   ParamLayout() = default;
   explicit ParamLayout(const ModelConfig& cfg) {
     cfg.validate("nn::ParamLayout");
-    const int d = cfg.d_model, c = cfg.cond_dim, f = cfg.d_ff;
+    const int d = cfg.d_model, c = cfg.cond_dim, f = cfg.d_ff, r1 = cfg.fc1_rows();
     tok_emb = add("tok_emb", cfg.vocab_in, d);
     if (cfg.time_cond) {
       t_w1 = add("t_w1", c, cfg.temb_dim);
@@ -69,8 +70,8 @@ struct ParamLayout {
       b.qkv_w = add(p + "qkv_w", 3 * d, d);
       b.out_w = add(p + "out_w", d, d);
       b.ln2_w = add(p + "ln2_w", d, 1);
-      b.fc1_w = add(p + "fc1_w", f, d);
-      b.fc1_b = add(p + "fc1_b", f, 1);
+      b.fc1_w = add(p + "fc1_w", r1, d);
+      b.fc1_b = add(p + "fc1_b", r1, 1);
       b.fc2_w = add(p + "fc2_w", d, f);
       b.fc2_b = add(p + "fc2_b", d, 1);
       blocks.push_back(b);

@@ -14,6 +14,7 @@
 
 #include "../core/error.hpp"
 #include "../core/numerics.hpp"
+#include "parallel.hpp"
 
 namespace discdiff {
 namespace nn {
@@ -49,7 +50,7 @@ T masked_cross_entropy(const T* logits, const int* targets, const unsigned char*
     }
   const T w = M > 0 ? T(1) / T(M) : T(0);
   std::vector<double> row_loss(N, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(N * V >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     T* g = dlogits ? dlogits + std::size_t(n) * V : nullptr;
     if (mask[n]) {
@@ -77,7 +78,7 @@ T causal_cross_entropy(const T* logits, const int* tokens, int B, int L, int V, 
   const long N = long(B) * L;
   const T w = T(1) / T(double(B) * (L - 1));
   std::vector<double> row_loss(N, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(B) * L * V >= parallel_min_work())
   for (long n = 0; n < N; ++n) {
     const int j = int(n % L);
     T* g = dlogits ? dlogits + std::size_t(n) * V : nullptr;

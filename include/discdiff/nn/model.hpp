@@ -7,11 +7,14 @@
 //   float loss = masked_cross_entropy(logits, x0, mask, B * L, V_out, net.dlogits());
 //   net.zero_grad();  net.backward();                 // gradients in net.grads()
 //
-// Slab layout: layout.hpp. Activations are kept per layer for the backward pass
-// (about 19 N d + N d_ff... floats per layer, N = B L, plus B H L^2 for attention).
+// Slab layout: layout.hpp. Activations are kept per layer for the backward pass:
+// 12 N d (residual, xhat1, a, qkv, o, p, hmid, xhat2, m, f2) + (r + 1) N d_ff (f1, g;
+// r = 2 for gated units) + B H L^2 (attention probabilities) floats, N = B L; the
+// benchmark config (N = 4096, d 256, d_ff 1024, 4 heads, L 256) holds 630 MB in all.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -28,8 +31,32 @@
 namespace discdiff {
 namespace nn {
 
+/// Wall-clock seconds per phase of forward/backward, accumulated while a profile is
+/// attached (Transformer::set_profile); for benchmarks only.
+struct StepProfile {
+  enum Phase {
+    cond, embed, norm, qkv, rope, attn, proj, resid, fc1, gelu, fc2, head, num_phases
+  };
+  static const char* name(int p) {
+    static const char* n[] = {"cond (time MLP, adaLN linear)", "embedding", "norm + modulate",
+                              "qkv GEMM", "rope", "attention core", "out-proj GEMM",
+                              "gated residual", "fc1 GEMM", "gelu", "fc2 GEMM", "head GEMM"};
+    return n[p];
+  }
+  double fwd[num_phases] = {}, bwd[num_phases] = {};
+  void clear() { *this = StepProfile{}; }
+};
+
 /// Philox stream used by Transformer::init (index = position in the slab).
 constexpr std::uint32_t kInitStream = 0x4e4e0001u;
+
+/// The randomness of one training forward pass with dropout: the masks of block l's
+/// attention branch (site 2l) and MLP branch (site 2l + 1) come from (seed, step, site)
+/// (see dropout_forward). Use a new step for every optimiser step.
+struct DropoutKey {
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+};
 
 /// The transformer: parameters, gradients and activations as flat arrays.
 template <class T>
@@ -92,12 +119,18 @@ class Transformer {
     }
   }
 
+  /// Attach (or detach with nullptr) a per-phase timing profile.
+  void set_profile(StepProfile* p) { prof_ = p; }
+
   void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
 
   /// Forward pass. tokens: B x L ids in [0, vocab_in); sbar: B noise levels (required
   /// when time_cond, ignored otherwise). Returns the logits, B x L x vocab_out.
+  /// dropout: null (evaluation) or the key of a training pass; it applies dropout with
+  /// probability cfg.dropout to both branches of every block (nothing when it is 0).
   /// Throws std::invalid_argument for out-of-vocabulary ids, L > seq_len, non-finite sbar.
-  const T* forward(const int* tokens, const T* sbar, int B, int L) {
+  const T* forward(const int* tokens, const T* sbar, int B, int L,
+                   const DropoutKey* dropout = nullptr) {
     const char* where = "nn::Transformer::forward";
     if (B < 1) throw_invalid(where, "B", B, "must be >= 1");
     if (L < 1) throw_invalid(where, "L", L, "must be >= 1");
@@ -118,10 +151,21 @@ class Transformer {
     }
     allocate(B, L);
     tokens_.assign(tokens, tokens + N);
-    const int d = cfg_.d_model, f = cfg_.d_ff, H = cfg_.n_head, V = cfg_.vocab_out;
+    drop_ = dropout != nullptr && cfg_.dropout > 0;
+    if (drop_) {
+      drop_key_ = *dropout;
+      for (auto& A : a_.layers)
+        if (A.keep_a.size() != std::size_t(N) * cfg_.d_model) {
+          A.keep_a.resize(std::size_t(N) * cfg_.d_model);
+          A.keep_m.resize(std::size_t(N) * cfg_.d_model);
+        }
+    }
+    const int d = cfg_.d_model, f = cfg_.d_ff, r1 = cfg_.fc1_rows(), H = cfg_.n_head,
+              V = cfg_.vocab_out;
     const T eps = T(cfg_.norm_eps);
     const T* P = params_.data();
 
+    mark_start();
     // conditioning: c = SiLU(W2 SiLU(W1 temb + b1) + b2); mod_l = Wada_l c + bada_l
     if (cfg_.time_cond) {
       const int cd = cfg_.cond_dim, e = cfg_.temb_dim;
@@ -135,8 +179,10 @@ class Transformer {
                        P + lay_.blocks[l].ada_b, B, cd, 6 * d);
       linear_forward(a_.modf.data(), a_.c.data(), P + lay_.adaf_w, P + lay_.adaf_b, B, cd, 2 * d);
     }
+    mark(StepProfile::cond, false);
 
     embedding_forward(a_.res.data(), tokens, P + lay_.tok_emb, N, d);
+    mark(StepProfile::embed, false);
     for (int l = 0; l < cfg_.n_layer; ++l) {
       auto& A = a_.layers[l];
       const auto& o = lay_.blocks[l];
@@ -146,25 +192,50 @@ class Transformer {
       const long ms = 6L * d;
       norm_mod_forward(A.a.data(), A.xhat1.data(), A.rstd1.data(), x, P + o.ln1_w,
                        mod ? mod : nullptr, mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm, eps);
+      mark(StepProfile::norm, false);
       linear_forward(A.qkv.data(), A.a.data(), P + o.qkv_w, (const T*)nullptr, int(N), d, 3 * d);
+      mark(StepProfile::qkv, false);
       rope_apply(A.qkv.data(), rope_, B, L, d, H, false);
+      mark(StepProfile::rope, false);
       attention_forward(A.o.data(), A.att.data(), A.qkv.data(), B, L, d, H, cfg_.causal);
+      mark(StepProfile::attn, false);
       linear_forward(A.p.data(), A.o.data(), P + o.out_w, (const T*)nullptr, int(N), d, d);
+      if (drop_)
+        dropout_forward(A.p.data(), A.keep_a.data(), N, d, cfg_.dropout, drop_key_.seed,
+                        drop_key_.step, std::uint32_t(2 * l));
+      mark(StepProfile::proj, false);
       gated_residual_forward(A.hmid.data(), x, A.p.data(), mod ? mod + 2 * d : nullptr, B, L, d, ms);
+      mark(StepProfile::resid, false);
       norm_mod_forward(A.m.data(), A.xhat2.data(), A.rstd2.data(), A.hmid.data(), P + o.ln2_w,
                        mod ? mod + 3 * d : nullptr, mod ? mod + 4 * d : nullptr, B, L, d, ms,
                        cfg_.norm, eps);
-      linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, P + o.fc1_b, int(N), d, f);
-      gelu_forward(A.g.data(), A.f1.data(), N * f);
+      mark(StepProfile::norm, false);
+      if (cfg_.mlp == MlpType::gelu) {  // bias added by the fused bias + GELU kernel
+        linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, (const T*)nullptr, int(N), d, r1);
+        mark(StepProfile::fc1, false);
+        bias_gelu_forward(A.g.data(), A.f1.data(), P + o.fc1_b, N, f);
+      } else {
+        linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, P + o.fc1_b, int(N), d, r1);
+        mark(StepProfile::fc1, false);
+        glu_forward(A.g.data(), A.f1.data(), N, f, cfg_.mlp);
+      }
+      mark(StepProfile::gelu, false);
       linear_forward(A.f2.data(), A.g.data(), P + o.fc2_w, P + o.fc2_b, int(N), f, d);
+      if (drop_)
+        dropout_forward(A.f2.data(), A.keep_m.data(), N, d, cfg_.dropout, drop_key_.seed,
+                        drop_key_.step, std::uint32_t(2 * l + 1));
+      mark(StepProfile::fc2, false);
       gated_residual_forward(y, A.hmid.data(), A.f2.data(), mod ? mod + 5 * d : nullptr, B, L, d, ms);
+      mark(StepProfile::resid, false);
     }
     const T* xl = a_.res.data() + std::size_t(cfg_.n_layer) * N * d;
     const T* modf = cfg_.time_cond ? a_.modf.data() : nullptr;
     norm_mod_forward(a_.hf.data(), a_.xhatf.data(), a_.rstdf.data(), xl, P + lay_.lnf_w,
                      modf ? modf : nullptr, modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm,
                      eps);
+    mark(StepProfile::norm, false);
     linear_forward(a_.logits.data(), a_.hf.data(), P + lay_.head_w, P + lay_.head_b, int(N), d, V);
+    mark(StepProfile::head, false);
     return a_.logits.data();
   }
 
@@ -182,7 +253,8 @@ class Transformer {
     if (B_ == 0) throw std::logic_error("nn::Transformer::backward: no forward pass yet");
     const int B = B_, L = L_;
     const long N = long(B) * L;
-    const int d = cfg_.d_model, f = cfg_.d_ff, H = cfg_.n_head, V = cfg_.vocab_out;
+    const int d = cfg_.d_model, f = cfg_.d_ff, r1 = cfg_.fc1_rows(), H = cfg_.n_head,
+              V = cfg_.vocab_out;
     const int cd = cfg_.cond_dim;
     const bool tc = cfg_.time_cond;
     const T* P = params_.data();
@@ -193,18 +265,22 @@ class Transformer {
     const std::size_t scratch = std::size_t(detail::max_threads()) * L * L;
     if (a_.att_scratch.size() < scratch) a_.att_scratch.resize(scratch);
 
+    mark_start();
     linear_backward(bd, G + lay_.head_w, G + lay_.head_b, a_.dlogits.data(), a_.hf.data(),
                     P + lay_.head_w, int(N), d, V);
+    mark(StepProfile::head, true);
     std::fill(a_.dres.begin(), a_.dres.end(), T(0));
     T* dmodf = tc ? a_.dmodf.data() : nullptr;
     const T* modf = tc ? a_.modf.data() : nullptr;
     norm_mod_backward(dres, G + lay_.lnf_w, dmodf, dmodf ? dmodf + d : nullptr,
                       a_.dg_part.data(), bd, a_.xhatf.data(), a_.rstdf.data(), P + lay_.lnf_w,
                       modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm);
+    mark(StepProfile::norm, true);
     if (tc) {
       std::fill(a_.dc.begin(), a_.dc.end(), T(0));
       linear_backward(a_.dc.data(), G + lay_.adaf_w, G + lay_.adaf_b, dmodf, a_.c.data(),
                       P + lay_.adaf_w, B, cd, 2 * d, true);
+      mark(StepProfile::cond, true);
     }
     for (int l = cfg_.n_layer - 1; l >= 0; --l) {
       auto& A = a_.layers[l];
@@ -215,32 +291,52 @@ class Transformer {
       // MLP branch: h_out = hmid + gate_m F
       gated_residual_backward(bd, dmod ? dmod + 5 * d : nullptr, dres, A.f2.data(),
                               mod ? mod + 5 * d : nullptr, B, L, d, ms);
+      mark(StepProfile::resid, true);
+      if (drop_) dropout_backward(bd, A.keep_m.data(), N, d, cfg_.dropout);
       linear_backward(a_.bff.data(), G + o.fc2_w, G + o.fc2_b, bd, A.g.data(), P + o.fc2_w,
-                      int(N), f, d);
-      gelu_backward(a_.bff.data(), a_.bff.data(), A.f1.data(), N * f);
-      linear_backward(bd, G + o.fc1_w, G + o.fc1_b, a_.bff.data(), A.m.data(), P + o.fc1_w,
-                      int(N), d, f);
+                      int(N), f, d);  // dg
+      mark(StepProfile::fc2, true);
+      T* df1 = a_.bff.data();  // GELU: in place; gated units: the N x 2 d_ff buffer bglu
+      if (cfg_.mlp == MlpType::gelu) {
+        gelu_backward(df1, a_.bff.data(), A.f1.data(), N * f);
+      } else {
+        df1 = a_.bglu.data();
+        glu_backward(df1, a_.bff.data(), A.f1.data(), N, f, cfg_.mlp);
+      }
+      mark(StepProfile::gelu, true);
+      linear_backward(bd, G + o.fc1_w, G + o.fc1_b, df1, A.m.data(), P + o.fc1_w, int(N), d, r1);
+      mark(StepProfile::fc1, true);
       norm_mod_backward(dres, G + o.ln2_w, dmod ? dmod + 3 * d : nullptr,
                         dmod ? dmod + 4 * d : nullptr, a_.dg_part.data(), bd, A.xhat2.data(),
                         A.rstd2.data(), P + o.ln2_w, mod ? mod + 4 * d : nullptr, B, L, d, ms,
                         cfg_.norm);
+      mark(StepProfile::norm, true);
       // attention branch: hmid = x + gate_a (o Wout^T)
       gated_residual_backward(bd, dmod ? dmod + 2 * d : nullptr, dres, A.p.data(),
                               mod ? mod + 2 * d : nullptr, B, L, d, ms);
+      mark(StepProfile::resid, true);
+      if (drop_) dropout_backward(bd, A.keep_a.data(), N, d, cfg_.dropout);
       linear_backward(bd2, G + o.out_w, (T*)nullptr, bd, A.o.data(), P + o.out_w, int(N), d, d);
+      mark(StepProfile::proj, true);
       attention_backward(a_.dqkv.data(), a_.att_scratch.data(), bd2, A.att.data(), A.qkv.data(),
                          B, L, d, H);
+      mark(StepProfile::attn, true);
       rope_apply(a_.dqkv.data(), rope_, B, L, d, H, true);
+      mark(StepProfile::rope, true);
       linear_backward(bd, G + o.qkv_w, (T*)nullptr, a_.dqkv.data(), A.a.data(), P + o.qkv_w,
                       int(N), d, 3 * d);
+      mark(StepProfile::qkv, true);
       norm_mod_backward(dres, G + o.ln1_w, dmod ? dmod : nullptr, dmod ? dmod + d : nullptr,
                         a_.dg_part.data(), bd, A.xhat1.data(), A.rstd1.data(), P + o.ln1_w,
                         mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm);
+      mark(StepProfile::norm, true);
       if (tc)
         linear_backward(a_.dc.data(), G + o.ada_w, G + o.ada_b, dmod, a_.c.data(), P + o.ada_w, B,
                         cd, 6 * d, true);
+      mark(StepProfile::cond, true);
     }
     embedding_backward(G + lay_.tok_emb, tokens_.data(), dres, N, d);
+    mark(StepProfile::embed, true);
     if (tc) {
       const int e = cfg_.temb_dim;
       silu_backward(a_.dc.data(), a_.dc.data(), a_.t2.data(), long(B) * cd);  // dt2
@@ -249,6 +345,7 @@ class Transformer {
       silu_backward(a_.ds1.data(), a_.ds1.data(), a_.t1.data(), long(B) * cd);  // dt1
       linear_backward((T*)nullptr, G + lay_.t_w1, G + lay_.t_b1, a_.ds1.data(), a_.temb.data(),
                       P + lay_.t_w1, B, e, cd);
+      mark(StepProfile::cond, true);
     }
   }
 
@@ -257,24 +354,29 @@ class Transformer {
     std::size_t n = a_.res.size() + a_.temb.size() + a_.t1.size() + a_.s1.size() + a_.t2.size() +
                     a_.c.size() + a_.modf.size() + a_.xhatf.size() + a_.rstdf.size() +
                     a_.hf.size() + a_.logits.size() + a_.dlogits.size() + a_.dres.size() +
-                    a_.bd.size() + a_.bd2.size() + a_.bff.size() + a_.dqkv.size() +
+                    a_.bd.size() + a_.bd2.size() + a_.bff.size() + a_.bglu.size() + a_.dqkv.size() +
                     a_.att_scratch.size() + a_.dg_part.size() + a_.dmod.size() +
                     a_.dmodf.size() + a_.dc.size() + a_.ds1.size();
-    for (const auto& A : a_.layers)
+    std::size_t bytes = 0;
+    for (const auto& A : a_.layers) {
       n += A.xhat1.size() + A.rstd1.size() + A.a.size() + A.qkv.size() + A.att.size() +
            A.o.size() + A.p.size() + A.hmid.size() + A.xhat2.size() + A.rstd2.size() +
            A.m.size() + A.f1.size() + A.g.size() + A.f2.size() + A.mod.size();
-    return n * sizeof(T);
+      bytes += A.keep_a.size() + A.keep_m.size();
+    }
+    return n * sizeof(T) + bytes;
   }
 
  private:
   struct LayerActs {
     std::vector<T> xhat1, rstd1, a, qkv, att, o, p, hmid, xhat2, rstd2, m, f1, g, f2, mod;
+    std::vector<unsigned char> keep_a, keep_m;  // dropout masks (only with dropout)
   };
   struct Acts {
     std::vector<T> res, temb, t1, s1, t2, c, modf, xhatf, rstdf, hf, logits;
     std::vector<LayerActs> layers;
-    std::vector<T> dlogits, dres, bd, bd2, bff, dqkv, att_scratch, dg_part, dmod, dmodf, dc, ds1;
+    std::vector<T> dlogits, dres, bd, bd2, bff, bglu, dqkv, att_scratch, dg_part, dmod, dmodf, dc,
+        ds1;
   };
 
   void allocate(int B, int L) {
@@ -311,7 +413,7 @@ class Transformer {
       A.xhat2.resize(N * d);
       A.rstd2.resize(N);
       A.m.resize(N * d);
-      A.f1.resize(N * f);
+      A.f1.resize(N * cfg_.fc1_rows());
       A.g.resize(N * f);
       A.f2.resize(N * d);
       if (tc) A.mod.resize(B * 6 * d);
@@ -325,11 +427,27 @@ class Transformer {
     a_.bd.resize(N * d);
     a_.bd2.resize(N * d);
     a_.bff.resize(N * f);
+    if (cfg_.mlp != MlpType::gelu) a_.bglu.resize(N * cfg_.fc1_rows());
     a_.dqkv.resize(N * 3 * d);
     a_.att_scratch.resize(std::size_t(detail::max_threads()) * L * L);
     a_.dg_part.resize(B * d);
   }
 
+  // Profiling: mark(phase) charges the time since the previous mark to `phase`.
+  void mark_start() {
+    if (prof_) last_ = std::chrono::steady_clock::now();
+  }
+  void mark(int phase, bool backward) {
+    if (!prof_) return;
+    const auto now = std::chrono::steady_clock::now();
+    (backward ? prof_->bwd : prof_->fwd)[phase] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+  bool drop_ = false;
+  DropoutKey drop_key_{};
+  StepProfile* prof_ = nullptr;
+  std::chrono::steady_clock::time_point last_{};
   ModelConfig cfg_;
   ParamLayout lay_;
   RopeTables<T> rope_;

@@ -10,3 +10,4 @@
 #include "model.hpp"
 #include "npy.hpp"
 #include "optim.hpp"
+#include "parallel.hpp"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "parallel.hpp"
 
 namespace discdiff {
 namespace nn {
@@ -49,7 +50,7 @@ template <class T>
 double global_norm(const T* g, std::size_t n) {
   const std::size_t nc = (n + detail::kReduceChunk - 1) / detail::kReduceChunk;
   std::vector<double> part(nc, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(n) >= parallel_min_work())
   for (long c = 0; c < long(nc); ++c) {
     const std::size_t i0 = std::size_t(c) * detail::kReduceChunk;
     const std::size_t i1 = i0 + detail::kReduceChunk < n ? i0 + detail::kReduceChunk : n;
@@ -71,7 +72,7 @@ double clip_grad_norm(T* g, std::size_t n, double max_norm) {
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
     const T c = T(coef);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(long(n) >= parallel_min_work())
     for (long i = 0; i < long(n); ++i) g[i] *= c;
   }
   return norm;
@@ -109,7 +110,7 @@ class AdamW {
     T* m = m_.data();
     T* v = v_.data();
     const long n = long(m_.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n >= parallel_min_work())
     for (long i = 0; i < n; ++i) {
       theta[i] *= decay;
       m[i] = b1 * m[i] + ob1 * g[i];
@@ -149,7 +150,7 @@ class Ema {
     const T a = T(dn), b = T(1.0 - dn);
     T* s = shadow_.data();
     const long n = long(shadow_.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n >= parallel_min_work())
     for (long i = 0; i < n; ++i) s[i] = a * s[i] + b * theta[i];
   }
   const std::vector<T>& shadow() const { return shadow_; }
