@@ -165,6 +165,13 @@ DD_HD int draw_logits(const T* z, int n, T thr, double u) {
   return 0;
 }
 
+/// A draw from softmax(z[0..n)) truncated by top-p / top-k (truncation_threshold, then
+/// draw_logits with the uniform u): the shared body of the MD4 ancestral and final steps.
+template <class T>
+DD_HD int draw_truncated(const T* z, int n, double top_p, int top_k, T* scratch, double u) {
+  return draw_logits(z, n, truncation_threshold(z, n, top_p, top_k, scratch), u);
+}
+
 /// argmax_v z[v] over v < n (the first maximum).
 template <class T>
 DD_HD int argmax_logits(const T* z, int n) {
@@ -246,9 +253,8 @@ struct Md4AncestralKernel {
       return;
     }
     const T* z = logits + i * K;
-    const T thr = detail::smp::truncation_threshold(z, N, top_p, top_k,
-                                                    scratch != nullptr ? scratch + i * K : nullptr);
-    out[i] = detail::smp::draw_logits(z, N, thr, u);
+    out[i] = detail::smp::draw_truncated(z, N, top_p, top_k,
+                                         scratch != nullptr ? scratch + i * K : nullptr, u);
   }
 };
 
@@ -282,9 +288,8 @@ struct Md4FinalKernel {
     }
     CounterRng rng(seed, stream, static_cast<std::uint64_t>(i));
     const double u = rng.template uniform<double>();
-    const T thr = detail::smp::truncation_threshold(z, N, top_p, top_k,
-                                                    scratch != nullptr ? scratch + i * K : nullptr);
-    out[i] = detail::smp::draw_logits(z, N, thr, u);
+    out[i] = detail::smp::draw_truncated(z, N, top_p, top_k,
+                                         scratch != nullptr ? scratch + i * K : nullptr, u);
   }
 };
 
