@@ -1,7 +1,9 @@
 # discdiff: thin wrapper over scripts/install-deps.sh and the CMake presets
 # (CMakePresets.json). Everything here is also doable by hand, see docs/building.md.
 #
-#   make demo    install deps, build (release), run the demo example
+#   make demo    install deps, build the discdiff program (release), train a small MD4
+#                model on the synthetic source (~1 min), print its bound beside the
+#                source's entropy, samples, test-split bounds and a plot (scripts/demo.sh)
 #   make test    install deps; release build + ctest (unit, thrust, examples, README
 #                snippet, install + find_package consumer); ASan+UBSan debug build +
 #                ctest; CUDA build (compile only; its tests self-skip without a GPU)
@@ -28,7 +30,7 @@ CTEST_FLAGS   := -j $(JOBS) --output-on-failure
         release debug cuda bench clean
 
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 ifeq ($(SKIP_DEPS),)
@@ -51,8 +53,8 @@ cuda: deps
 # ------------------------------------------------------------------ demo
 demo: deps
 	cmake --preset release
-	cmake --build --preset release -j $(JOBS) --target example_demo
-	./$(BUILD_RELEASE)/examples/example_demo
+	cmake --build --preset release -j $(JOBS) --target discdiff_app
+	bash scripts/demo.sh $(BUILD_RELEASE)
 
 # ------------------------------------------------------------------ tests
 # Each stage writes <build dir>/make-test.log; test-summary adds them up. Every

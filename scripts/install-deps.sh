@@ -32,6 +32,8 @@ packages=(
   libbenchmark-dev         # Google Benchmark (bench/)
   libcli11-dev             # apps: command line
   nlohmann-json3-dev       # apps: JSON, safetensors headers
+  liblzma-dev              # data: .xz corpora read directly (data/corpus.hpp)
+  python3-matplotlib       # scripts/plot.py: training curves as PNG
   # OpenBLAS, OpenMP flavour (shares libgomp's thread pool with our OpenMP code)
   libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
 )

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -121,6 +122,17 @@ class AdamW {
   }
 
   long steps() const { return n_; }
+  /// Restores the moments and the step count (resuming from a checkpoint); throws
+  /// std::invalid_argument for a size mismatch or a negative count.
+  void restore(const std::vector<T>& m, const std::vector<T>& v, long n) {
+    if (m.size() != m_.size() || v.size() != v_.size())
+      throw_invalid("nn::AdamW::restore", "moments size", m.size(),
+                    ("must equal the parameter count " + std::to_string(m_.size())).c_str());
+    if (n < 0) throw_invalid("nn::AdamW::restore", "steps", n, "must be >= 0");
+    m_ = m;
+    v_ = v;
+    n_ = n;
+  }
   const std::vector<T>& first_moment() const { return m_; }
   const std::vector<T>& second_moment() const { return v_; }
 
@@ -155,6 +167,15 @@ class Ema {
   }
   const std::vector<T>& shadow() const { return shadow_; }
   long updates() const { return n_; }
+  /// Restores the shadow parameters and the update count (resuming from a checkpoint).
+  void restore(const std::vector<T>& shadow, long n) {
+    if (shadow.size() != shadow_.size())
+      throw_invalid("nn::Ema::restore", "shadow size", shadow.size(),
+                    ("must equal the parameter count " + std::to_string(shadow_.size())).c_str());
+    if (n < 0) throw_invalid("nn::Ema::restore", "updates", n, "must be >= 0");
+    shadow_ = shadow;
+    n_ = n;
+  }
 
  private:
   std::vector<T> shadow_;

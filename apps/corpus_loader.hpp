@@ -1,0 +1,130 @@
+// apps/corpus_loader.hpp: the token streams of a run: the built-in synthetic Markov source
+// (--data synthetic) or a text file split as data/SOURCES.md says (data/corpus.hpp).
+//
+// Synthetic: data::MarkovSource over the 27 text8 symbols (so samples print as letters); the
+// training stream has --synthetic-tokens symbols (stream 0), validation and test 400,000 each
+// (streams 1 and 2), all from --markov-seed. Its exact per-token entropy of an L-window,
+// block_entropy(L) / L, is the best any model can do on these windows, and the entropy rate is
+// the limit as L grows; both are printed and logged.
+// Text: data::read_text (xz through liblzma), standard_splits by file name, then the tokenizer:
+// the stored one (from a checkpoint: every character must be in its vocabulary), else
+// --tokenizer (auto: text8 when the text is only a-z and space, else the file's characters).
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <discdiff/data/data.hpp>
+
+#include "run_config.hpp"
+
+namespace discdiff {
+namespace app {
+
+struct Corpus {
+  data::Tokenizer tokenizer = data::Tokenizer::text8();
+  std::vector<int> train, valid, test;
+  std::string description;
+  std::optional<data::MarkovSource> source;  ///< the synthetic source, if used
+
+  /// Exact entropy of the source per token of an L-window, in bits (NaN for text).
+  double window_entropy_bits(int L) const {
+    return source ? source->block_entropy(L) / double(L) / std::log(2.0) : std::nan("");
+  }
+  double entropy_rate_bits() const {
+    return source ? source->entropy_rate() / std::log(2.0) : std::nan("");
+  }
+  const std::vector<int>& split(const std::string& name) const {
+    if (name == "train") return train;
+    if (name == "valid" || name == "val" || name == "validation") return valid;
+    if (name == "test") return test;
+    throw std::invalid_argument("unknown split '" + name + "' (train, valid, test)");
+  }
+};
+
+inline data::MarkovSource::Options markov_options(const RunConfig& c) {
+  data::MarkovSource::Options o;
+  o.order = c.markov_order;
+  o.alphabet = 27;
+  o.branching = c.markov_branching;
+  o.concentration = c.markov_concentration;
+  o.smoothing = c.markov_smoothing;
+  o.seed = c.markov_seed;
+  return o;
+}
+
+/// Loads the corpus of `cfg.data`. `fixed`: the vocabulary of a checkpoint (text must fit it).
+inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = nullptr,
+                          const std::string& data_override = "") {
+  const std::string path = data_override.empty() ? cfg.data : data_override;
+  Corpus c;
+  if (path == "synthetic") {
+    c.source.emplace(markov_options(cfg));
+    c.tokenizer = data::Tokenizer::text8();
+    if (fixed && *fixed != c.tokenizer)
+      throw std::invalid_argument("the synthetic source has the text8 vocabulary, but the "
+                                  "checkpoint's tokenizer is '" + fixed->serialize() + "'");
+    c.train = c.source->generate(static_cast<std::size_t>(cfg.synthetic_tokens), cfg.markov_seed, 0);
+    c.valid = c.source->generate(400000, cfg.markov_seed, 1);
+    c.test = c.source->generate(400000, cfg.markov_seed, 2);
+    c.description = "synthetic: " + c.source->describe();
+    return c;
+  }
+  const std::string text = data::read_text(path);
+  if (text.empty()) throw std::invalid_argument("the data file '" + path + "' is empty");
+  const data::Splits sp = data::standard_splits(path, text.size());
+  if (fixed) {
+    c.tokenizer = *fixed;
+  } else {
+    std::string kind = cfg.tokenizer;
+    if (kind == "auto") {
+      bool t8 = true;
+      for (unsigned char ch : text)
+        if (!((ch >= 'a' && ch <= 'z') || ch == ' ')) {
+          t8 = false;
+          break;
+        }
+      kind = t8 ? "text8" : "chars";
+    }
+    c.tokenizer = kind == "text8"   ? data::Tokenizer::text8()
+                  : kind == "bytes" ? data::Tokenizer::bytes()
+                                    : data::Tokenizer::chars(text);
+  }
+  auto enc = [&](const data::Range& r, const char* name) {
+    try {
+      return c.tokenizer.encode(std::string_view(text).substr(r.begin, r.size()));
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("the ") + name + " split of '" + path +
+                                  "' does not fit the vocabulary (" + c.tokenizer.kind_name() +
+                                  ", " + std::to_string(c.tokenizer.num_regular()) +
+                                  " symbols): " + e.what());
+    }
+  };
+  c.train = enc(sp.train, "train");
+  c.valid = enc(sp.valid, "valid");
+  c.test = enc(sp.test, "test");
+  c.description = path + " (" + std::to_string(text.size()) + " bytes; " + sp.rule + "; tokenizer " +
+                  c.tokenizer.kind_name() + ", " + std::to_string(c.tokenizer.num_regular()) +
+                  " symbols)";
+  return c;
+}
+
+/// The first `count` non-overlapping L-chunks of `tokens` (fewer if the split is shorter;
+/// throws if there is not even one).
+inline std::vector<int> eval_sequences(const std::vector<int>& tokens, int L, std::int64_t& count,
+                                       const char* split_name) {
+  const std::int64_t have = static_cast<std::int64_t>(data::num_eval_chunks(tokens.size(), L));
+  if (have < 1)
+    throw std::invalid_argument(std::string("the ") + split_name + " split has " +
+                                std::to_string(tokens.size()) + " tokens, fewer than L = " +
+                                std::to_string(L));
+  if (count > have) count = have;
+  std::vector<int> out(static_cast<std::size_t>(count * L));
+  data::eval_chunks(tokens, L, 0, static_cast<std::size_t>(count), out.data());
+  return out;
+}
+
+}  // namespace app
+}  // namespace discdiff

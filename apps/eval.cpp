@@ -1,0 +1,239 @@
+// apps/eval.cpp: `discdiff eval`: likelihood bounds of a checkpoint on a data split (J1 and J2,
+// the MD4 ELBO in continuous and discrete time, GenMD4's NELBO, or the exact NLL of an AR model)
+// as bits per token and perplexity with standard errors; and the generative perplexity of
+// samples (a JSONL file from `discdiff sample --out`) under an autoregressive checkpoint.
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.hpp"
+#include "command.hpp"
+#include "corpus_loader.hpp"
+#include "diffusion.hpp"
+#include "session.hpp"
+
+namespace discdiff {
+namespace app {
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint;
+  std::string data;
+  std::string split = "valid";
+  std::int64_t sequences = 1024;
+  int batch = 64;
+  int passes = 1;
+  std::uint64_t seed = 1;
+  std::vector<int> md4_steps;
+  bool j_bounds = false;
+  bool raw = false;
+  std::string samples;
+  std::string ar;
+  std::string json;
+  int threads = 0;
+};
+
+std::string fmt(double v, int prec = 4) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(prec);
+  s << v;
+  return s.str();
+}
+
+/// Generative perplexity: exp of the mean NLL per token of the samples under the AR model
+/// (every sample scored as [BOS, tokens], in windows of the AR model's length).
+nlohmann::json generative_perplexity(const EvalArgs& a) {
+  Checkpoint ck = load_checkpoint(a.ar);
+  if (ck.cfg.objective != "ar")
+    throw std::invalid_argument("--ar " + a.ar + " was trained with --objective " + ck.cfg.objective +
+                                "; generative perplexity needs an autoregressive checkpoint");
+  const Problem p(ck.cfg, ck.tokenizer.num_regular());
+  nn::Transformer<Real>& net = *ck.state.net;
+  if (!a.raw && ck.state.ema) net.set_params(ck.state.ema->shadow());
+  std::ifstream in(a.samples);
+  if (!in) throw std::runtime_error("cannot open the samples file '" + a.samples + "'");
+  const int N = p.num_regular(), Lmax = ck.cfg.seq_len;
+  BatchMeanAccumulator acc;
+  std::string line;
+  std::int64_t lineno = 0, count = 0, tokens = 0;
+  double total = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string text;
+    try {
+      text = nlohmann::json::parse(line).at("text").get<std::string>();
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(a.samples + ":" + std::to_string(lineno) +
+                                  ": not a sample line with a \"text\" string (" + e.what() + ")");
+    }
+    std::vector<int> ids;
+    try {
+      ids = ck.tokenizer.encode(text);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(a.samples + ":" + std::to_string(lineno) +
+                                  ": the sample does not fit the AR model's vocabulary: " + e.what());
+    }
+    if (ids.empty()) continue;
+    double nll = 0;
+    for (std::size_t s0 = 0; s0 < ids.size(); s0 += std::size_t(Lmax)) {
+      const int L = int(std::min<std::size_t>(std::size_t(Lmax), ids.size() - s0));
+      std::vector<int> tok(std::size_t(L) + 1);
+      tok[0] = N;
+      std::copy(ids.begin() + s0, ids.begin() + s0 + L, tok.begin() + 1);
+      const Real* lg = net.forward(tok.data(), nullptr, 1, L + 1);
+      nll += double(nn::causal_cross_entropy(lg, tok.data(), 1, L + 1, N, (Real*)nullptr)) * L;
+    }
+    acc.add_batch(nll, std::int64_t(ids.size()));
+    total += nll;
+    tokens += std::int64_t(ids.size());
+    ++count;
+  }
+  if (count < 2) throw std::invalid_argument("'" + a.samples + "' holds fewer than 2 samples");
+  const McEstimate e = acc.estimate(1);  // per token: sums over samples / total tokens
+  nlohmann::json j;
+  j["event"] = "genppl";
+  j["samples"] = count;
+  j["tokens"] = tokens;
+  j["ar_checkpoint"] = a.ar;
+  j["nats_per_token"] = e.mean;
+  j["nats_per_token_se"] = e.std_error;
+  j["gen_ppl"] = std::exp(e.mean);
+  j["gen_ppl_se"] = std::exp(e.mean) * e.std_error;
+  std::cout << "generative perplexity of " << count << " samples (" << tokens << " tokens) under "
+            << a.ar << ": " << fmt(std::exp(e.mean), 3) << " +- " << fmt(std::exp(e.mean) * e.std_error, 3)
+            << " (" << fmt(e.mean / std::log(2.0)) << " bits/token)\n";
+  return j;
+}
+
+int run_eval(const EvalArgs& a) {
+  set_threads(a.threads);
+  nlohmann::json results = nlohmann::json::array();
+  if (!a.samples.empty() || !a.ar.empty()) {
+    if (a.samples.empty() || a.ar.empty())
+      throw std::invalid_argument("generative perplexity needs both --samples and --ar");
+    results.push_back(generative_perplexity(a));
+  }
+  if (!a.checkpoint.empty()) {
+    Checkpoint ck = load_checkpoint(a.checkpoint);
+    const RunConfig& cfg = ck.cfg;
+    const Problem p(cfg, ck.tokenizer.num_regular());
+    nn::Transformer<Real>& net = *ck.state.net;
+    const bool ema = !a.raw && ck.state.ema;
+    if (ema) net.set_params(ck.state.ema->shadow());
+    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, a.data);
+    const int L = cfg.seq_len;
+    std::int64_t num = a.sequences;
+    const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());
+    if (num < 2 * std::int64_t(1)) throw std::invalid_argument("need at least 2 sequences");
+    EvalOptions eo;
+    eo.batch = int(std::min<std::int64_t>(a.batch, std::max<std::int64_t>(1, num / 2)));
+    eo.passes = a.passes;
+    eo.seed = a.seed;
+    eo.md4_j_bounds = a.j_bounds;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<BoundReport> reps;
+    if (a.md4_steps.empty()) {
+      reps = evaluate_bounds(p, net, ck.state.w_raw, x0, num, L, eo);
+    } else {
+      for (std::size_t k = 0; k < a.md4_steps.size(); ++k) {
+        eo.md4_steps = a.md4_steps[k];
+        eo.md4_j_bounds = a.j_bounds && k == 0;
+        auto r = evaluate_bounds(p, net, ck.state.w_raw, x0, num, L, eo);
+        for (auto& b : r) {
+          bool dup = false;
+          for (const auto& o : reps) dup = dup || o.name == b.name;
+          if (!dup) reps.push_back(b);
+        }
+      }
+    }
+    const double secs = seconds_since(t0);
+    std::cout << "discdiff eval: " << a.checkpoint << " (step " << ck.state.step << ", "
+              << (ema ? "EMA" : "raw") << " weights), " << p.describe() << "\n  data "
+              << corpus.description << "\n  split " << a.split << ": " << num << " sequences of "
+              << L << " tokens, " << a.passes << " pass(es), " << format_duration(secs) << "\n";
+    std::cout << "  bound        bits/token       perplexity\n";
+    for (const auto& b : reps) {
+      std::cout << "  " << b.name << std::string(b.name.size() < 12 ? 12 - b.name.size() : 1, ' ')
+                << " " << fmt(b.est.bits_per_token()) << " +- " << fmt(b.est.bits_per_token_se())
+                << "  " << fmt(b.est.perplexity(), 3) << " +- " << fmt(b.est.perplexity_se(), 3) << "\n";
+      nlohmann::json j;
+      j["event"] = "eval";
+      j["checkpoint"] = a.checkpoint;
+      j["step"] = ck.state.step;
+      j["split"] = a.split;
+      j["sequences"] = num;
+      j["bound"] = b.name;
+      j["nats_per_token"] = b.est.nats_per_token();
+      j["bpc"] = b.est.bits_per_token();
+      j["bpc_se"] = b.est.bits_per_token_se();
+      j["ppl"] = b.est.perplexity();
+      j["ppl_se"] = b.est.perplexity_se();
+      results.push_back(j);
+    }
+    if (corpus.source) {
+      const double hw = corpus.window_entropy_bits(L);
+      std::cout << "  source entropy: " << fmt(hw) << " bits/token per " << L << "-window (rate "
+                << fmt(corpus.entropy_rate_bits()) << "); the headline bound is "
+                << fmt(100.0 * (reps.front().est.bits_per_token() / hw - 1.0), 1) << "% above it\n";
+    }
+  }
+  if (results.empty())
+    throw std::invalid_argument("nothing to evaluate: give --checkpoint, or --samples with --ar");
+  if (!a.json.empty()) {
+    std::ofstream o(a.json, std::ios::trunc);
+    if (!o) throw std::runtime_error("cannot open '" + a.json + "' for writing");
+    for (const auto& j : results) o << j.dump() << '\n';
+  }
+  return 0;
+}
+
+const RegisterCommand reg{
+    {"eval",
+     "Likelihood bounds of a checkpoint on a split (J1, J2, MD4 ELBO, NELBO, AR NLL), and the "
+     "generative perplexity of samples under an AR checkpoint",
+     [](CLI::App& sub) -> Action {
+       auto a = std::make_shared<EvalArgs>();
+       sub.add_option("--checkpoint,-c", a->checkpoint, "checkpoint to evaluate")
+           ->check(CLI::ExistingFile);
+       sub.add_option("--data", a->data,
+                      "data to evaluate on (default: the checkpoint's; text must fit its vocabulary)");
+       sub.add_option("--split", a->split, "train, valid or test")
+           ->check(CLI::IsMember({"train", "valid", "test"}))
+           ->capture_default_str();
+       sub.add_option("--sequences", a->sequences, "at most this many non-overlapping sequences")
+           ->check(CLI::Range(std::int64_t(2), std::int64_t(1) << 40))
+           ->capture_default_str();
+       sub.add_option("--batch", a->batch, "sequences per batch (one time lattice per batch)")
+           ->check(CLI::Range(1, 65536))
+           ->capture_default_str();
+       sub.add_option("--passes", a->passes, "noise draws per sequence")
+           ->check(CLI::Range(1, 1 << 20))
+           ->capture_default_str();
+       sub.add_option("--seed", a->seed, "seed of the time and noise draws")->capture_default_str();
+       sub.add_option("--md4-steps", a->md4_steps,
+                      "md4: also the discrete-time ELBO with T steps (several values allowed)")
+           ->check(CLI::Range(1, 1 << 24));
+       sub.add_flag("--j-bounds", a->j_bounds, "md4: also J1 and J2 from the posterior logits");
+       sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
+       sub.add_option("--samples", a->samples, "JSONL samples (discdiff sample --out) to score")
+           ->check(CLI::ExistingFile);
+       sub.add_option("--ar", a->ar, "autoregressive checkpoint that scores --samples")
+           ->check(CLI::ExistingFile);
+       sub.add_option("--json", a->json, "also write the results as JSONL to this file");
+       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
+       return [a] { return run_eval(*a); };
+     }}};
+
+}  // namespace
+}  // namespace app
+}  // namespace discdiff

@@ -1,0 +1,306 @@
+// apps/run_config.hpp: every option of a training run (`discdiff train`), in one struct that is
+// registered on the command line, read from a config file (CLI11 TOML/INI), validated with clear
+// messages, and stored in checkpoints as string metadata ("cfg.<name>" -> value).
+//
+// One field table (RunConfig::visit) drives all four uses, so an option added there is on the
+// command line, in --help, in config files and in checkpoints at once. Command-line names are
+// the field names with '_' written as '-' (`val_every` -> `--val-every`).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace discdiff {
+namespace app {
+
+/// Throws std::invalid_argument("option --NAME = VALUE: WHY").
+template <class V>
+[[noreturn]] inline void bad_option(const std::string& name, const V& value, const std::string& why) {
+  std::ostringstream s;
+  s << "option --" << name << " = " << value << ": " << why;
+  throw std::invalid_argument(s.str());
+}
+
+inline std::string dashed(std::string s) {
+  for (char& c : s)
+    if (c == '_') c = '-';
+  return s;
+}
+
+/// True when `v` is one of `allowed`.
+inline bool one_of(const std::string& v, const std::vector<std::string>& allowed) {
+  for (const auto& a : allowed)
+    if (v == a) return true;
+  return false;
+}
+inline std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+struct RunConfig {
+  // ---- what is trained
+  std::string objective = "md4";
+  std::string generator = "auto";
+  double p_m = 0.95;
+  std::string schedule = "auto";
+  double eta = 1e-4;
+  double sched_d = 1e-3;
+  double poly_k = 2.0;
+  double sigma_min = 1e-4;
+  double sigma_max = 20.0;
+  std::string time_sampling = "antithetic";
+  double t_eps = 1e-4;
+  // ---- data
+  std::string data = "synthetic";
+  std::string tokenizer = "auto";
+  int markov_order = 1;
+  int markov_branching = 3;
+  double markov_concentration = 1.0;
+  double markov_smoothing = 0.0;
+  std::uint64_t markov_seed = 1;
+  std::int64_t synthetic_tokens = 2000000;
+  // ---- network
+  int n_layer = 4;
+  int n_head = 4;
+  int d_model = 128;
+  int d_ff = 0;
+  int cond_dim = 64;
+  int seq_len = 64;
+  std::string mlp = "gelu";
+  std::string norm = "layernorm";
+  double dropout = 0.0;
+  int time_cond = 1;
+  // ---- optimisation
+  int batch = 32;
+  std::int64_t steps = 2000;
+  double lr = 1e-3;
+  std::int64_t warmup = 100;
+  std::string lr_schedule = "cosine";
+  double min_lr_ratio = 0.1;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.98;
+  double clip = 1.0;
+  double ema = 0.999;
+  double w_lr = 1e-2;
+  std::uint64_t seed = 0;
+  // ---- validation, checkpoints, logs
+  std::int64_t val_every = 250;
+  int val_sequences = 256;
+  int val_batch = 64;
+  std::int64_t ckpt_every = 500;
+  std::string out = "run";
+  std::string run_name = "";
+  int threads = 0;
+
+  /// Calls f(name, member, description) for every field, in a fixed order.
+  template <class F>
+  void visit(F&& f) {
+    f("objective", objective, "training objective: sedd, cedd, cedd-star, md4, genmd4, ar");
+    f("generator", generator, "forward process: absorbing, uniform, roulette (auto: absorbing; genmd4: "
+                              "state-dependent masking)");
+    f("p_m", p_m, "roulette: probability of the mask branch, in (0, 1)");
+    f("schedule", schedule, "noise schedule: auto, linear, cosine, poly, geometric, loglinear, "
+                            "roulette-loglinear, mdlm-cosine, mdlm-cosine2, mdlm-linear");
+    f("eta", eta, "linear/cosine/poly/genmd4: the shift eta in (0, 1/2)");
+    f("sched_d", sched_d, "loglinear/roulette-loglinear/mdlm-cosine*: the floor d in (0, 1)");
+    f("poly_k", poly_k, "poly: exponent K > 0");
+    f("sigma_min", sigma_min, "geometric/mdlm-linear: sigma_min > 0");
+    f("sigma_max", sigma_max, "geometric/mdlm-linear: sigma_max > sigma_min");
+    f("time_sampling", time_sampling, "time draws per batch: antithetic, stratified, iid");
+    f("t_eps", t_eps, "sedd/cedd: times lie in [t_eps, 1] (the bounds' cut-off), in (0, 1)");
+    f("data", data, "training text: 'synthetic' (built-in Markov source) or a text file (.xz read "
+                    "through liblzma; a .tar.xz: its files joined)");
+    f("tokenizer", tokenizer, "text tokenizer: auto (text8 if the text is a-z and space, else "
+                              "chars), text8, chars, bytes");
+    f("markov_order", markov_order, "synthetic source: Markov order k in 1..3");
+    f("markov_branching", markov_branching, "synthetic source: successors per context");
+    f("markov_concentration", markov_concentration, "synthetic source: weight skew (> 0)");
+    f("markov_smoothing", markov_smoothing, "synthetic source: uniform mixing in [0, 1)");
+    f("markov_seed", markov_seed, "synthetic source: seed of the transition table");
+    f("synthetic_tokens", synthetic_tokens, "synthetic source: training tokens generated");
+    f("n_layer", n_layer, "transformer blocks");
+    f("n_head", n_head, "attention heads");
+    f("d_model", d_model, "hidden width");
+    f("d_ff", d_ff, "MLP width (0: 4 d_model)");
+    f("cond_dim", cond_dim, "width of the time conditioning vector");
+    f("seq_len", seq_len, "training sequence length L");
+    f("mlp", mlp, "MLP type: gelu, swiglu, geglu");
+    f("norm", norm, "normalisation: layernorm, rmsnorm");
+    f("dropout", dropout, "dropout probability in [0, 1)");
+    f("time_cond", time_cond, "1: condition the network on the noise level; 0: a time-independent "
+                              "network (absorbing diffusion needs none; lets md4-cached reuse outputs)");
+    f("batch", batch, "sequences per step");
+    f("steps", steps, "optimiser steps of the whole run");
+    f("lr", lr, "peak learning rate");
+    f("warmup", warmup, "linear warm-up steps");
+    f("lr_schedule", lr_schedule, "after warm-up: constant or cosine");
+    f("min_lr_ratio", min_lr_ratio, "cosine: final lr / peak lr, in [0, 1]");
+    f("weight_decay", weight_decay, "AdamW decoupled weight decay");
+    f("beta1", beta1, "AdamW beta1");
+    f("beta2", beta2, "AdamW beta2");
+    f("clip", clip, "gradient clipping by global norm (0: off)");
+    f("ema", ema, "EMA decay of the parameters (0: off; with the SEDD warm-up)");
+    f("w_lr", w_lr, "genmd4: learning rate of the masking-schedule parameters w");
+    f("seed", seed, "seed of every random draw (data crops, times, noise, init, dropout)");
+    f("val_every", val_every, "validation bound every N steps (0: only at the end)");
+    f("val_sequences", val_sequences, "validation sequences per bound estimate");
+    f("val_batch", val_batch, "validation batch size");
+    f("ckpt_every", ckpt_every, "checkpoint every N steps (0: only at the end)");
+    f("out", out, "output directory (checkpoint.safetensors, metrics.jsonl)");
+    f("run_name", run_name, "name of the run in the logs (default: objective-generator-schedule)");
+    f("threads", threads, "OpenMP threads (0: the OpenMP default)");
+  }
+  template <class F>
+  void visit(F&& f) const {
+    const_cast<RunConfig*>(this)->visit(std::forward<F>(f));
+  }
+
+  /// Fields that may differ between a checkpoint and the command that resumes it.
+  static bool resumable_override(const std::string& name) {
+    return one_of(name, {"steps", "val_every", "ckpt_every", "out", "threads", "run_name",
+                         "val_sequences", "val_batch"});
+  }
+
+  /// Registers every field as --name on `app` (with its current value as the default).
+  void add_options(CLI::App& app) {
+    visit([&](const char* name, auto& ref, const char* desc) {
+      app.add_option("--" + dashed(name), ref, desc)->capture_default_str();
+    });
+  }
+
+  std::map<std::string, std::string> to_map() const {
+    std::map<std::string, std::string> m;
+    visit([&](const char* name, const auto& ref, const char*) {
+      std::ostringstream s;
+      s.precision(17);
+      s << ref;
+      m[name] = s.str();
+    });
+    return m;
+  }
+
+  /// Reads fields from a map written by to_map; a missing key keeps the current value, a
+  /// malformed one throws.
+  void from_map(const std::map<std::string, std::string>& m) {
+    visit([&](const char* name, auto& ref, const char*) {
+      auto it = m.find(name);
+      if (it == m.end()) return;
+      using V = std::decay_t<decltype(ref)>;
+      if constexpr (std::is_same<V, std::string>::value) {
+        ref = it->second;
+      } else {
+        std::istringstream s(it->second);
+        V v{};
+        s >> v;
+        if (!s || !s.eof())
+          throw std::invalid_argument(std::string("stored option '") + name + "' = '" + it->second +
+                                      "' is not a valid value");
+        ref = v;
+      }
+    });
+  }
+
+  std::string default_run_name() const { return objective + "-" + generator + "-" + schedule; }
+
+  /// Resolves "auto" choices (generator, schedule) for the objective.
+  void resolve_auto() {
+    if (generator == "auto") generator = objective == "genmd4" ? "state-dependent" : "absorbing";
+    if (objective == "ar") generator = "none", schedule = "none";
+    if (objective == "genmd4") schedule = "genpoly";
+    if (schedule == "auto") {
+      if (objective == "md4") schedule = "linear";
+      else if (generator == "absorbing") schedule = "loglinear";
+      else if (generator == "roulette") schedule = "roulette-loglinear";
+      else schedule = "geometric";
+    }
+    if (d_ff == 0) d_ff = 4 * d_model;
+    if (run_name.empty()) run_name = default_run_name();
+  }
+
+  /// Throws std::invalid_argument naming the first bad option (after resolve_auto()).
+  void validate() const {
+    const std::vector<std::string> objectives = {"sedd", "cedd", "cedd-star", "md4", "genmd4", "ar"};
+    if (!one_of(objective, objectives)) bad_option("objective", objective, "must be one of " + join(objectives));
+    if (objective == "md4" && generator != "absorbing")
+      bad_option("generator", generator, "md4 needs the absorbing generator");
+    if (objective == "genmd4" && generator != "state-dependent")
+      bad_option("generator", generator, "genmd4 uses state-dependent masking (leave --generator auto)");
+    if (one_of(objective, {"sedd", "cedd", "cedd-star"}) &&
+        !one_of(generator, {"absorbing", "uniform", "roulette"}))
+      bad_option("generator", generator, "must be absorbing, uniform or roulette");
+    if (generator == "roulette" && !(p_m > 0 && p_m < 1)) bad_option("p-m", p_m, "must lie in (0, 1)");
+    const std::vector<std::string> scheds = {"linear", "cosine", "poly", "geometric", "loglinear",
+                                             "roulette-loglinear", "mdlm-cosine", "mdlm-cosine2",
+                                             "mdlm-linear"};
+    if (objective != "ar" && objective != "genmd4" && !one_of(schedule, scheds))
+      bad_option("schedule", schedule, "must be auto or one of " + join(scheds));
+    if (schedule == "roulette-loglinear" && generator != "roulette")
+      bad_option("schedule", schedule, "is the schedule of the roulette generator");
+    if (!(eta > 0 && eta < 0.5)) bad_option("eta", eta, "must lie in (0, 0.5)");
+    if (!(sched_d > 0 && sched_d < 1)) bad_option("sched-d", sched_d, "must lie in (0, 1)");
+    if (!(poly_k > 0) || !std::isfinite(poly_k)) bad_option("poly-k", poly_k, "must be > 0");
+    if (!(sigma_min > 0)) bad_option("sigma-min", sigma_min, "must be > 0");
+    if (!(sigma_max > sigma_min) || !std::isfinite(sigma_max))
+      bad_option("sigma-max", sigma_max, "must be finite and > sigma-min");
+    if (!one_of(time_sampling, {"antithetic", "stratified", "iid"}))
+      bad_option("time-sampling", time_sampling, "must be antithetic, stratified or iid");
+    if (!(t_eps > 0 && t_eps < 1)) bad_option("t-eps", t_eps, "must lie in (0, 1)");
+    if (!one_of(tokenizer, {"auto", "text8", "chars", "bytes"}))
+      bad_option("tokenizer", tokenizer, "must be auto, text8, chars or bytes");
+    if (markov_order < 1 || markov_order > 3) bad_option("markov-order", markov_order, "must be 1, 2 or 3");
+    if (markov_branching < 1 || markov_branching > 27)
+      bad_option("markov-branching", markov_branching, "must lie in 1..27");
+    if (!(markov_concentration > 0)) bad_option("markov-concentration", markov_concentration, "must be > 0");
+    if (!(markov_smoothing >= 0 && markov_smoothing < 1))
+      bad_option("markov-smoothing", markov_smoothing, "must lie in [0, 1)");
+    if (synthetic_tokens < 1000) bad_option("synthetic-tokens", synthetic_tokens, "must be >= 1000");
+    if (n_layer < 1 || n_layer > 256) bad_option("n-layer", n_layer, "must lie in 1..256");
+    if (n_head < 1) bad_option("n-head", n_head, "must be >= 1");
+    if (d_model < 2 || d_model > 65536) bad_option("d-model", d_model, "must lie in 2..65536");
+    if (d_model % n_head != 0 || (d_model / n_head) % 2 != 0)
+      bad_option("d-model", d_model, "must be a multiple of n-head with an even head size");
+    if (d_ff < 1) bad_option("d-ff", d_ff, "must be >= 1 (0: 4 d-model)");
+    if (cond_dim < 1) bad_option("cond-dim", cond_dim, "must be >= 1");
+    if (seq_len < 2 || seq_len > 65536) bad_option("seq-len", seq_len, "must lie in 2..65536");
+    if (!one_of(mlp, {"gelu", "swiglu", "geglu"})) bad_option("mlp", mlp, "must be gelu, swiglu or geglu");
+    if (!one_of(norm, {"layernorm", "rmsnorm"})) bad_option("norm", norm, "must be layernorm or rmsnorm");
+    if (!(dropout >= 0 && dropout < 1)) bad_option("dropout", dropout, "must lie in [0, 1)");
+    if (time_cond != 0 && time_cond != 1) bad_option("time-cond", time_cond, "must be 0 or 1");
+    if (batch < 1 || batch > 65536) bad_option("batch", batch, "must lie in 1..65536");
+    if (objective == "genmd4" && batch < 1) bad_option("batch", batch, "must be >= 1");
+    if (steps < 1) bad_option("steps", steps, "must be >= 1");
+    if (!(lr > 0) || !std::isfinite(lr)) bad_option("lr", lr, "must be finite and > 0");
+    if (warmup < 0) bad_option("warmup", warmup, "must be >= 0");
+    if (!one_of(lr_schedule, {"constant", "cosine"}))
+      bad_option("lr-schedule", lr_schedule, "must be constant or cosine");
+    if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) bad_option("min-lr-ratio", min_lr_ratio, "must lie in [0, 1]");
+    if (!(weight_decay >= 0)) bad_option("weight-decay", weight_decay, "must be >= 0");
+    if (!(beta1 >= 0 && beta1 < 1)) bad_option("beta1", beta1, "must lie in [0, 1)");
+    if (!(beta2 >= 0 && beta2 < 1)) bad_option("beta2", beta2, "must lie in [0, 1)");
+    if (!(clip >= 0)) bad_option("clip", clip, "must be >= 0 (0: off)");
+    if (!(ema >= 0 && ema < 1)) bad_option("ema", ema, "must lie in [0, 1) (0: off)");
+    if (!(w_lr >= 0)) bad_option("w-lr", w_lr, "must be >= 0");
+    if (val_every < 0) bad_option("val-every", val_every, "must be >= 0");
+    if (val_sequences < 2) bad_option("val-sequences", val_sequences, "must be >= 2");
+    if (val_batch < 1) bad_option("val-batch", val_batch, "must be >= 1");
+    if (val_sequences / val_batch < 2)
+      bad_option("val-sequences", val_sequences,
+                 "needs at least 2 batches of --val-batch for a standard error");
+    if (ckpt_every < 0) bad_option("ckpt-every", ckpt_every, "must be >= 0");
+    if (out.empty()) bad_option("out", "''", "must name a directory");
+    if (threads < 0) bad_option("threads", threads, "must be >= 0");
+  }
+};
+
+}  // namespace app
+}  // namespace discdiff

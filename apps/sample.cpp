@@ -1,0 +1,306 @@
+// apps/sample.cpp: `discdiff sample`: draw text from a trained checkpoint with any grid
+// sampler of the library (MD4 ancestral, cached ancestral, Euler and analytic tau-leaping, the
+// GenMD4 reverse step) or, for an autoregressive checkpoint, ancestral next-token sampling;
+// optional prefix or infill template, top-p / top-k, a seed, and --n samples to a JSONL file.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.hpp"
+#include "command.hpp"
+#include "diffusion.hpp"
+#include "session.hpp"
+
+namespace discdiff {
+namespace app {
+namespace {
+
+struct SampleArgs {
+  std::string checkpoint;
+  std::string sampler = "auto";
+  int steps = 256;
+  std::string grid = "auto";
+  std::string final_step = "auto";
+  double top_p = 1.0;
+  int top_k = 0;
+  std::uint64_t seed = 0;
+  int n = 1;
+  int batch = 16;
+  int length = 0;
+  std::string prefix;
+  std::string infill;
+  std::string blank = "_";
+  std::string out;
+  bool raw = false;
+  bool quiet = false;
+  int threads = 0;
+};
+
+inline constexpr std::uint32_t kArSampleStream = 0x41520001u;
+
+/// Ancestral next-token sampling from a causal network (BOS = N), with top-p / top-k and
+/// conditioning by fixed positions. Every draw uses CounterRng(seed, kArSampleStream, b L + j).
+std::vector<int> sample_ar(const Problem& p, nn::Transformer<Real>& net, std::int64_t B,
+                           std::int64_t L, const SampleArgs& a, const Conditioning* cond,
+                           std::uint64_t row0, int& nfe) {
+  const int N = p.num_regular();
+  const std::int64_t L1 = L + 1;
+  std::vector<int> tok(static_cast<std::size_t>(B * L1), 0), x(static_cast<std::size_t>(B * L));
+  for (std::int64_t b = 0; b < B; ++b) tok[b * L1] = N;
+  std::vector<double> pr(static_cast<std::size_t>(N));
+  std::vector<int> order(static_cast<std::size_t>(N));
+  for (std::int64_t j = 0; j < L; ++j) {
+    // Positions 0..j of each row are its BOS and the j tokens so far.
+    std::vector<int> in(static_cast<std::size_t>(B * (j + 1)));
+    for (std::int64_t b = 0; b < B; ++b)
+      std::copy(tok.begin() + b * L1, tok.begin() + b * L1 + j + 1, in.begin() + b * (j + 1));
+    const Real* lg = net.forward(in.data(), nullptr, int(B), int(j + 1));
+    ++nfe;
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::size_t i = std::size_t(b * L + j);
+      int v;
+      if (cond && cond->fixed[i]) {
+        v = cond->values[i];
+      } else {
+        const Real* z = lg + std::size_t(b * (j + 1) + j) * N;
+        double mx = z[0];
+        for (int k = 1; k < N; ++k) mx = std::max(mx, double(z[k]));
+        double s = 0;
+        for (int k = 0; k < N; ++k) s += (pr[k] = std::exp(double(z[k]) - mx));
+        for (int k = 0; k < N; ++k) pr[k] /= s;
+        for (int k = 0; k < N; ++k) order[k] = k;
+        std::stable_sort(order.begin(), order.end(), [&](int u, int w) { return pr[u] > pr[w]; });
+        // Keep the smallest prefix of the sorted classes whose mass reaches top_p (and <= top_k).
+        double kept = 0;
+        int nk = 0;
+        for (; nk < N; ++nk) {
+          if (a.top_k > 0 && nk >= a.top_k) break;
+          kept += pr[order[nk]];
+          if (kept >= a.top_p) {
+            ++nk;
+            break;
+          }
+        }
+        nk = std::max(1, std::min(nk, N));
+        CounterRng rng(a.seed, kArSampleStream, (row0 + std::uint64_t(b)) * std::uint64_t(L) + std::uint64_t(j));
+        double u = rng.uniform<double>() * kept;
+        if (kept <= 0) u = 0;
+        v = order[nk - 1];
+        double c = 0;
+        for (int k = 0; k < nk; ++k) {
+          c += pr[order[k]];
+          if (u < c) {
+            v = order[k];
+            break;
+          }
+        }
+      }
+      x[i] = v;
+      tok[b * L1 + j + 1] = v;
+    }
+  }
+  return x;
+}
+
+int run_sample(const SampleArgs& a) {
+  set_threads(a.threads);
+  Checkpoint ck = load_checkpoint(a.checkpoint);
+  const RunConfig& cfg = ck.cfg;
+  const data::Tokenizer& tok = ck.tokenizer;
+  const Problem p(cfg, tok.num_regular());
+  nn::Transformer<Real>& net = *ck.state.net;
+  if (!a.raw && ck.state.ema) net.set_params(ck.state.ema->shadow());
+  const int N = p.num_regular();
+
+  // Conditioning: an infill template fixes every non-blank character; a prefix the first ones.
+  std::int64_t L = a.length > 0 ? a.length : cfg.seq_len;
+  std::vector<int> fixed_pos, fixed_val;
+  if (!a.infill.empty() && !a.prefix.empty())
+    throw std::invalid_argument("give either --prefix or --infill, not both");
+  if (a.blank.size() != 1) throw std::invalid_argument("--blank must be one character");
+  if (!a.infill.empty()) {
+    if (a.length > 0 && a.length != std::int64_t(a.infill.size()))
+      throw std::invalid_argument("--length " + std::to_string(a.length) +
+                                  " differs from the infill template's length " +
+                                  std::to_string(a.infill.size()));
+    L = std::int64_t(a.infill.size());
+    for (std::size_t i = 0; i < a.infill.size(); ++i)
+      if (a.infill[i] != a.blank[0]) {
+        fixed_pos.push_back(int(i));
+        fixed_val.push_back(tok.encode(a.infill.substr(i, 1)).at(0));
+      }
+  } else if (!a.prefix.empty()) {
+    const auto ids = tok.encode(a.prefix);
+    if (std::int64_t(ids.size()) > L)
+      throw std::invalid_argument("the prefix has " + std::to_string(ids.size()) +
+                                  " tokens, more than the length " + std::to_string(L));
+    for (std::size_t i = 0; i < ids.size(); ++i) fixed_pos.push_back(int(i)), fixed_val.push_back(ids[i]);
+  }
+  const int Lmax = p.is_ar() ? net.config().seq_len - 1 : net.config().seq_len;
+  if (L > Lmax)
+    throw std::invalid_argument("--length " + std::to_string(L) + " exceeds the network's sequence "
+                                "length " + std::to_string(Lmax));
+
+  std::string kind = a.sampler;
+  if (kind == "auto")
+    kind = p.is_ar() ? "ar" : p.is_genmd4() ? "genmd4" : p.is_md4() ? "md4" : "analytic";
+  if (p.is_ar() != (kind == "ar"))
+    throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
+                                cfg.objective);
+  if (p.is_genmd4() != (kind == "genmd4"))
+    throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
+                                cfg.objective + " (genmd4 checkpoints use --sampler genmd4)");
+  const bool md4_kind = kind == "md4" || kind == "md4-cached";
+  if (md4_kind && cfg.generator != "absorbing")
+    throw std::invalid_argument("--sampler " + kind + " needs the absorbing generator (this checkpoint: " +
+                                cfg.generator + ")");
+  if (md4_kind && p.is_sedd())
+    throw std::invalid_argument("--sampler " + kind + " needs posterior logits; a sedd checkpoint "
+                                "(log-scores) samples with euler or analytic");
+
+  SamplerOptions so;
+  so.steps = a.steps;
+  so.seed = a.seed;
+  so.top_p = a.top_p;
+  so.top_k = a.top_k;
+  so.kind = kind == "md4"          ? SamplerKind::md4_ancestral
+            : kind == "md4-cached" ? SamplerKind::md4_cached
+            : kind == "euler"      ? SamplerKind::euler
+                                   : SamplerKind::analytic;
+  std::string grid = a.grid;
+  if (grid == "auto") grid = (md4_kind || kind == "genmd4") ? "uniform" : "sedd";
+  so.grid = grid == "cosine" ? GridKind::cosine : grid == "uniform" ? GridKind::uniform : GridKind::sedd;
+  so.eps = p.is_md4() || p.is_genmd4() ? 1e-5 : cfg.t_eps;
+  std::string fin = a.final_step == "auto" ? "sample" : a.final_step;
+  so.final_step = fin == "argmax" ? FinalStep::argmax : fin == "none" ? FinalStep::none : FinalStep::sample;
+
+  std::ofstream out;
+  if (!a.out.empty()) {
+    out.open(a.out, std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot open '" + a.out + "' for writing");
+  }
+  int total_nfe = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int done = 0; done < a.n;) {
+    const std::int64_t B = std::min(a.batch, a.n - done);
+    std::vector<int> x;
+    std::unique_ptr<Conditioning> cond;
+    if (!fixed_pos.empty()) {
+      if (a.infill.empty()) {
+        std::vector<int> pre(fixed_val);
+        cond = std::make_unique<Conditioning>(prefix_conditioning(B, L, pre));
+      } else {
+        cond = std::make_unique<Conditioning>(infill_conditioning(B, L, fixed_pos, fixed_val));
+      }
+    }
+    // Each batch gets its own seed offset so that --batch does not change the samples' seeds
+    // within a batch of rows; the row index enters every draw.
+    SamplerOptions sb = so;
+    sb.seed = a.seed + std::uint64_t(done) * 0x9E3779B97F4A7C15ull;
+    int nfe = 0;
+    if (kind == "ar") {
+      x = sample_ar(p, net, B, L, a, cond.get(), std::uint64_t(done), nfe);
+    } else if (kind == "genmd4") {
+      PerTokenPolynomialSchedule<Real> sched(ck.state.w_raw, Real(cfg.eta));
+      StateDependentMaskingGenerator<Real> gen(N);
+      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
+      nfe = sample_genmd4(SequentialExecutor{}, gen, sched, den, sb, B, L, x, cond.get()).nfe;
+    } else if (p.is_sedd()) {
+      NetDenoiser<DenoiserOutput::log_scores> den{&p, &net};
+      nfe = std::visit([&](const auto& g) {
+              return sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+            }, p.generator());
+    } else {
+      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
+      nfe = std::visit([&](const auto& g) {
+              return sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+            }, p.generator());
+    }
+    total_nfe += nfe;
+    for (std::int64_t b = 0; b < B; ++b) {
+      for (std::int64_t l = 0; l < L; ++l)
+        if (x[b * L + l] < 0 || x[b * L + l] > N)
+          throw std::runtime_error("the sampler produced an invalid token id " +
+                                   std::to_string(x[b * L + l]));
+      const std::string text = tok.decode(x.data() + b * L, std::size_t(L), '_');
+      if (out.is_open()) {
+        nlohmann::json j;
+        j["sample"] = done + b;
+        j["text"] = text;
+        j["tokens"] = std::vector<int>(x.begin() + b * L, x.begin() + (b + 1) * L);
+        j["sampler"] = kind;
+        j["steps"] = kind == "ar" ? int(L) : a.steps;
+        j["nfe"] = nfe;
+        j["seed"] = a.seed;
+        out << j.dump() << '\n';
+      } else {
+        if (!a.quiet) std::cout << "--- sample " << done + b << " ---\n";
+        std::cout << text << "\n";
+      }
+    }
+    done += int(B);
+  }
+  if (!a.quiet)
+    std::cerr << "discdiff sample: " << a.n << " samples of length " << L << " with " << kind
+              << (kind == "ar" ? "" : ", " + std::to_string(a.steps) + " steps") << ", " << total_nfe
+              << " network evaluations, " << format_duration(seconds_since(t0))
+              << (a.out.empty() ? "" : "; written to " + a.out) << "\n";
+  return 0;
+}
+
+const RegisterCommand reg{
+    {"sample", "Draw text from a trained checkpoint (any sampler; prefix or infill; top-p)",
+     [](CLI::App& sub) -> Action {
+       auto a = std::make_shared<SampleArgs>();
+       sub.add_option("--checkpoint,-c", a->checkpoint, "checkpoint to sample from")
+           ->required()
+           ->check(CLI::ExistingFile);
+       sub.add_option("--sampler", a->sampler,
+                      "auto, md4 (ancestral), md4-cached, euler, analytic (tau-leaping), genmd4, ar "
+                      "(auto: md4 for md4, genmd4 for genmd4, ar for ar, analytic otherwise)")
+           ->check(CLI::IsMember({"auto", "md4", "md4-cached", "euler", "analytic", "genmd4", "ar"}))
+           ->capture_default_str();
+       sub.add_option("--steps", a->steps, "grid steps (network evaluations, less with caching)")
+           ->check(CLI::Range(1, 1 << 20))
+           ->capture_default_str();
+       sub.add_option("--grid", a->grid, "time grid: auto, sedd, uniform, cosine")
+           ->check(CLI::IsMember({"auto", "sedd", "uniform", "cosine"}))
+           ->capture_default_str();
+       sub.add_option("--final", a->final_step, "after the last step: auto (sample), sample, argmax, none")
+           ->check(CLI::IsMember({"auto", "sample", "argmax", "none"}))
+           ->capture_default_str();
+       sub.add_option("--top-p", a->top_p, "nucleus mass in (0, 1] (md4 kinds and ar)")
+           ->check(CLI::Range(1e-9, 1.0))
+           ->capture_default_str();
+       sub.add_option("--top-k", a->top_k, "keep the k most likely tokens (0: off)")
+           ->check(CLI::NonNegativeNumber)
+           ->capture_default_str();
+       sub.add_option("--seed", a->seed, "seed of every draw")->capture_default_str();
+       sub.add_option("--n", a->n, "number of samples")->check(CLI::Range(1, 1 << 24))->capture_default_str();
+       sub.add_option("--batch", a->batch, "samples per network batch")
+           ->check(CLI::Range(1, 65536))
+           ->capture_default_str();
+       sub.add_option("--length", a->length, "sample length (0: the training length)")
+           ->check(CLI::NonNegativeNumber);
+       sub.add_option("--prefix", a->prefix, "fixed text at the start of every sample");
+       sub.add_option("--infill", a->infill,
+                      "template: every character but --blank is fixed, blanks are generated");
+       sub.add_option("--blank", a->blank, "the blank character of --infill")->capture_default_str();
+       sub.add_option("--out,-o", a->out, "write the samples as JSONL (text, tokens, nfe) to this file");
+       sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
+       sub.add_flag("--quiet,-q", a->quiet, "print only the samples");
+       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
+       return [a] { return run_sample(*a); };
+     }}};
+
+}  // namespace
+}  // namespace app
+}  // namespace discdiff

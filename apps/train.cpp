@@ -1,0 +1,290 @@
+// apps/train.cpp: `discdiff train`: train a diffusion language model (sedd, cedd, cedd-star,
+// md4, genmd4) or the autoregressive baseline (ar) on the synthetic source or a text file, with
+// JSONL metrics, a periodic validation bound, atomic checkpoints, and bit-identical resume.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.hpp"
+#include "command.hpp"
+#include "corpus_loader.hpp"
+#include "diffusion.hpp"
+#include "run_config.hpp"
+#include "session.hpp"
+
+namespace discdiff {
+namespace app {
+namespace {
+
+struct TrainArgs {
+  RunConfig cfg;
+  std::string resume;
+  bool force = false;
+  bool quiet = false;
+  std::int64_t stop_after = 0;
+  std::int64_t log_every = 10;
+};
+
+std::string fmt(double v, int prec = 4) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(prec);
+  s << v;
+  return s.str();
+}
+
+nlohmann::json bound_json(const std::string& event, const TrainState& s, const BoundReport& b,
+                          const std::vector<BoundReport>& all, double elapsed) {
+  const double ln2 = std::log(2.0);
+  nlohmann::json j;
+  j["event"] = event;
+  j["step"] = s.step;
+  j["tokens"] = s.tokens;
+  j["bound"] = b.name;
+  j["nats_per_token"] = b.est.nats_per_token();
+  j["bpc"] = b.est.bits_per_token();
+  j["bpc_se"] = b.est.bits_per_token_se();
+  j["ppl"] = b.est.perplexity();
+  for (const auto& o : all)
+    if (&o != &b) {
+      j["bpc_" + o.name] = o.est.nats_per_token() / ln2;
+      j["bpc_se_" + o.name] = o.est.nats_per_token_se() / ln2;
+    }
+  j["elapsed_s"] = elapsed;
+  return j;
+}
+
+int run_train(TrainArgs& a, CLI::App& sub) {
+  namespace fs = std::filesystem;
+  RunConfig cfg = a.cfg;
+  TrainState state;
+  Corpus corpus;
+  const bool resuming = !a.resume.empty();
+  if (resuming) {
+    Checkpoint ck = load_checkpoint(a.resume);
+    // Options given on this command line must either be resumable overrides or equal the stored.
+    const auto given = a.cfg.to_map(), stored = ck.cfg.to_map();
+    std::string bad;
+    a.cfg.visit([&](const char* name, const auto&, const char*) {
+      if (sub.get_option("--" + dashed(name))->count() == 0) return;
+      if (RunConfig::resumable_override(name)) return;
+      if (given.at(name) != stored.at(name))
+        bad += "\n  --" + dashed(name) + " " + given.at(name) + " (the checkpoint has " +
+               stored.at(name) + ")";
+    });
+    if (!bad.empty())
+      throw std::invalid_argument("these options differ from the checkpoint being resumed and "
+                                  "cannot change mid-run:" + bad);
+    cfg = ck.cfg;
+    a.cfg.visit([&](const char* name, const auto&, const char*) {
+      if (sub.get_option("--" + dashed(name))->count() > 0 && RunConfig::resumable_override(name)) {
+        cfg.from_map({{name, given.at(name)}});
+      }
+    });
+    cfg.validate();
+    if (cfg.steps <= ck.state.step)
+      throw std::invalid_argument("the checkpoint is at step " + std::to_string(ck.state.step) +
+                                  ", which is not before --steps " + std::to_string(cfg.steps) +
+                                  " (pass a larger --steps to train further)");
+    corpus = load_corpus(cfg, &ck.tokenizer);
+    state = std::move(ck.state);
+  } else {
+    cfg.resolve_auto();
+    cfg.validate();
+    corpus = load_corpus(cfg);
+  }
+  set_threads(cfg.threads);
+  const Problem p(cfg, corpus.tokenizer.num_regular());
+  if (!resuming) state = TrainState::fresh(p);
+
+  fs::create_directories(cfg.out);
+  const std::string ckpt = (fs::path(cfg.out) / "checkpoint.safetensors").string();
+  const std::string logp = (fs::path(cfg.out) / "metrics.jsonl").string();
+  if (!resuming && !a.force && fs::exists(ckpt))
+    throw std::invalid_argument("'" + ckpt + "' exists: continue it with --resume " + ckpt +
+                                ", or pass --force to start over (the old run is overwritten)");
+  JsonlLog log(logp, resuming);
+  const int L = cfg.seq_len, B = cfg.batch;
+  if (corpus.train.size() < std::size_t(L))
+    throw std::invalid_argument("the training split has " + std::to_string(corpus.train.size()) +
+                                " tokens, fewer than --seq-len " + std::to_string(L));
+  std::int64_t nval = cfg.val_sequences;
+  const std::vector<int> val = eval_sequences(corpus.valid, L, nval, "validation");
+  const double h_win = corpus.window_entropy_bits(L), h_rate = corpus.entropy_rate_bits();
+
+  std::map<std::string, std::string> extra;
+  extra["data.description"] = corpus.description;
+  if (corpus.source) {
+    extra["data.entropy_rate_bpc"] = fmt(h_rate, 10);
+    extra["data.window_entropy_bpc"] = fmt(h_win, 10);
+  }
+  {
+    nlohmann::json j;
+    j["event"] = resuming ? "resume" : "start";
+    j["run"] = cfg.run_name;
+    j["objective"] = cfg.objective;
+    j["generator"] = cfg.generator;
+    j["schedule"] = cfg.schedule;
+    j["params"] = state.net->num_params();
+    j["seq_len"] = L;
+    j["batch"] = B;
+    j["steps"] = cfg.steps;
+    j["step"] = state.step;
+    j["threads"] = current_threads();
+    j["data"] = corpus.description;
+    j["config"] = cfg.to_map();
+    if (corpus.source) {
+      j["entropy_rate_bpc"] = h_rate;
+      j["window_entropy_bpc"] = h_win;
+    }
+    log.write(j);
+  }
+  if (!a.quiet) {
+    std::cout << "discdiff train: " << p.describe() << "\n  network " << state.net->num_params()
+              << " parameters (" << cfg.n_layer << " layers, d " << cfg.d_model << ", " << cfg.n_head
+              << " heads), L " << L << ", batch " << B << ", " << current_threads() << " threads\n  data "
+              << corpus.description << "\n";
+    if (corpus.source)
+      std::cout << "  source entropy: rate " << fmt(h_rate) << " bits/token; exact per token of an "
+                << L << "-window " << fmt(h_win) << " bits (the best possible bound)\n";
+    if (resuming) std::cout << "  resuming at step " << state.step << " of " << cfg.steps << "\n";
+    std::cout << "  logging to " << logp << ", checkpoints to " << ckpt << std::endl;
+  }
+
+  nn::Transformer<Real> evalnet(p.model_config());
+  EvalOptions eo;
+  eo.batch = cfg.val_batch;
+  eo.seed = cfg.seed ^ kValSeedOffset;
+  std::vector<BoundReport> last_val;
+  auto validate_now = [&](double elapsed) {
+    evalnet.set_params(state.ema ? state.ema->shadow() : state.net->params());
+    last_val = evaluate_bounds(p, evalnet, state.w_raw, val, nval, L, eo);
+    auto j = bound_json("val", state, last_val.front(), last_val, elapsed);
+    j["weights"] = state.ema ? "ema" : "raw";
+    if (corpus.source) j["window_entropy_bpc"] = h_win;
+    log.write(j);
+  };
+  auto save = [&]() { save_checkpoint(ckpt, cfg, corpus.tokenizer, state, extra); };
+
+  install_stop_handlers();
+  Progress progress(!a.quiet);
+  const auto t_session = std::chrono::steady_clock::now();
+  const double elapsed0 = state.elapsed_s;
+  const std::int64_t first = state.step + 1;
+  std::vector<int> x0(static_cast<std::size_t>(B) * L);
+  double loss_ema = std::nan(""), tps = 0;
+  std::int64_t session_steps = 0;
+  int exit_code = 0;
+  for (std::int64_t step = first; step <= cfg.steps; ++step) {
+    const auto t_step = std::chrono::steady_clock::now();
+    data::random_crops(corpus.train, B, L, cfg.seed, std::uint64_t(step), x0.data());
+    const StepResult r = train_step(p, state, x0, B, L, step);
+    const double dt = seconds_since(t_step);
+    state.elapsed_s = elapsed0 + seconds_since(t_session);
+    ++session_steps;
+    tps = double(B) * L * double(session_steps) / std::max(1e-9, seconds_since(t_session));
+    loss_ema = std::isnan(loss_ema) ? r.loss_per_token : 0.95 * loss_ema + 0.05 * r.loss_per_token;
+    if (step % a.log_every == 0 || step == cfg.steps || step == first) {
+      nlohmann::json j;
+      j["event"] = "train";
+      j["step"] = step;
+      j["tokens"] = state.tokens;
+      j["loss_per_token"] = r.loss_per_token;
+      j["loss"] = r.loss_per_token * L;
+      j["lr"] = r.lr;
+      j["grad_norm"] = r.grad_norm;
+      j["tokens_per_s"] = tps;
+      j["step_s"] = dt;
+      j["elapsed_s"] = state.elapsed_s;
+      log.write(j);
+    }
+    const bool last = step == cfg.steps;
+    if ((cfg.val_every > 0 && step % cfg.val_every == 0) || last) {
+      validate_now(state.elapsed_s);
+      const auto& v = last_val.front();
+      const std::string line = "step " + std::to_string(step) + "/" + std::to_string(cfg.steps) +
+                               "  val " + v.name + " " + fmt(v.est.bits_per_token()) + " +- " +
+                               fmt(v.est.bits_per_token_se()) + " bits/token" +
+                               (corpus.source ? " (source " + fmt(h_win) + ")" : "");
+      progress.clear();
+      if (!a.quiet) std::cout << "  " << line << std::endl;
+    }
+    if ((cfg.ckpt_every > 0 && step % cfg.ckpt_every == 0) || last) save();
+    const double eta_s = double(cfg.steps - step) * seconds_since(t_session) / double(session_steps);
+    progress.show("[" + std::to_string(step) + "/" + std::to_string(cfg.steps) + "] loss " +
+                  fmt(loss_ema / std::log(2.0), 3) + " bits/token  " + fmt(tps, 0) + " tok/s  ETA " +
+                  format_duration(eta_s));
+    const int sig = stop_signal().load();
+    const bool stop_now = a.stop_after > 0 && session_steps >= a.stop_after && !last;
+    if ((sig != 0 || stop_now) && !last) {
+      save();
+      progress.clear();
+      nlohmann::json j;
+      j["event"] = "interrupted";
+      j["step"] = step;
+      j["signal"] = sig;
+      log.write(j);
+      std::cerr << "discdiff train: " << (sig ? "signal received" : "--stop-after reached")
+                << "; checkpoint at step " << step << " written to " << ckpt
+                << "\n  continue with: discdiff train --resume " << ckpt << "\n";
+      exit_code = sig ? 128 + sig : 0;
+      return exit_code;
+    }
+  }
+  progress.clear();
+  nlohmann::json j = bound_json("end", state, last_val.front(), last_val, state.elapsed_s);
+  if (corpus.source) {
+    j["entropy_rate_bpc"] = h_rate;
+    j["window_entropy_bpc"] = h_win;
+  }
+  log.write(j);
+  if (!a.quiet) {
+    const auto& v = last_val.front();
+    std::cout << "done: " << cfg.steps << " steps in " << format_duration(state.elapsed_s)
+              << "; validation " << v.name << " = " << fmt(v.est.bits_per_token()) << " +- "
+              << fmt(v.est.bits_per_token_se()) << " bits/token (perplexity "
+              << fmt(v.est.perplexity(), 3) << ")";
+    if (corpus.source)
+      std::cout << "; source " << fmt(h_win) << " bits/token, gap "
+                << fmt(100.0 * (v.est.bits_per_token() / h_win - 1.0), 1) << "%";
+    std::cout << "\n  checkpoint: " << ckpt << std::endl;
+  }
+  return exit_code;
+}
+
+const RegisterCommand reg{
+    {"train",
+     "Train a diffusion language model (sedd, cedd, cedd-star, md4, genmd4) or the autoregressive "
+     "baseline (ar)",
+     [](CLI::App& sub) -> Action {
+       auto a = std::make_shared<TrainArgs>();
+       sub.set_config("--config", "", "read options from a TOML/INI file (key = value, keys as the "
+                                      "long options without dashes; flags on the command line win)");
+       a->cfg.add_options(sub);
+       sub.add_option("--resume", a->resume,
+                      "continue from this checkpoint; the result is bit-identical to an "
+                      "uninterrupted run with the same seed and --threads")
+           ->check(CLI::ExistingFile);
+       sub.add_flag("--force", a->force, "start over even if --out already holds a checkpoint");
+       sub.add_flag("--quiet,-q", a->quiet, "no progress display and no summary");
+       sub.add_option("--stop-after", a->stop_after,
+                      "checkpoint and stop after this many steps of this session (0: off)")
+           ->check(CLI::NonNegativeNumber);
+       sub.add_option("--log-every", a->log_every, "write a train line to the JSONL every N steps")
+           ->check(CLI::PositiveNumber)
+           ->capture_default_str();
+       CLI::App* subp = &sub;
+       return [a, subp] { return run_train(*a, *subp); };
+     }}};
+
+}  // namespace
+}  // namespace app
+}  // namespace discdiff

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# tests/app_e2e.sh: end-to-end checks of the `discdiff` program (CTest app.e2e.*).
+#
+#   bash tests/app_e2e.sh BOUND    DISCDIFF WORKDIR   train a small MD4 model on the synthetic source;
+#                                                     the final validation ELBO must lie within 15%
+#                                                     of the source's exact entropy per token
+#   bash tests/app_e2e.sh RESUME   DISCDIFF WORKDIR   an interrupted (--stop-after, SIGTERM, SIGINT,
+#                                                     kill -9) and resumed run ends bit-identical to
+#                                                     an uninterrupted one (every tensor's digest)
+#   bash tests/app_e2e.sh SAMPLE   DISCDIFF WORKDIR   samples (every sampler) hold only valid tokens;
+#                                                     eval and info work; bad input is rejected
+# Exit 0 on success; on failure the first failed check is printed.
+set -uo pipefail
+mode=$1
+bin=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# The tensors' digests of a checkpoint, one "name digest" per line.
+digests() { "$bin" info --digest "$1" | awk '/fnv1a64/ {print $1, $NF}'; }
+json_field() {  # json_field FILE EVENT KEY: the KEY of the last EVENT line
+  grep "\"event\":\"$2\"" "$1" | tail -n 1 | sed -E "s/.*\"$3\":([-0-9.eE+]+).*/\1/"
+}
+
+tiny=(--d-model 32 --n-layer 1 --n-head 2 --cond-dim 16 --seq-len 16 --batch 8
+      --val-sequences 32 --val-batch 16 --threads 2 --quiet)
+
+case "$mode" in
+BOUND)
+  # About 30 s on 2 idle cores.
+  "$bin" train --out bound --steps 600 --val-every 200 --lr 3e-3 --d-model 64 --cond-dim 32 \
+    --n-layer 3 --threads 2 --quiet || fail "train exited with $?"
+  bpc=$(json_field bound/metrics.jsonl end bpc)
+  se=$(json_field bound/metrics.jsonl end bpc_se)
+  h=$(json_field bound/metrics.jsonl end window_entropy_bpc)
+  echo "final validation ELBO $bpc +- $se bits/token; source entropy $h bits/token"
+  awk -v b="$bpc" -v h="$h" 'BEGIN { exit !(b >= h * 0.97 && b <= h * 1.15) }' ||
+    fail "the ELBO $bpc is not within [0.97, 1.15] x the source entropy $h"
+  # It went down: the first validation is far above the last.
+  first=$(grep '"event":"val"' bound/metrics.jsonl | head -n 1 | sed -E 's/.*"bpc":([-0-9.eE+]+).*/\1/')
+  awk -v a="$first" -v b="$bpc" 'BEGIN { exit !(a > b * 1.1) }' || fail "no progress: $first -> $bpc"
+  ;;
+RESUME)
+  for obj in md4 "sedd --generator uniform" genmd4 ar; do
+    tag=${obj%% *}
+    "$bin" train --objective $obj --out "full-$tag" --steps 24 --val-every 8 --ckpt-every 5 \
+      --dropout 0.1 "${tiny[@]}" || fail "$tag: uninterrupted run exited with $?"
+    "$bin" train --objective $obj --out "part-$tag" --steps 24 --val-every 8 --ckpt-every 5 \
+      --dropout 0.1 --stop-after 11 "${tiny[@]}" 2>/dev/null || fail "$tag: --stop-after run exited with $?"
+    step=$("$bin" info "part-$tag/checkpoint.safetensors" | awk '/progress/ {print $3}')
+    [ "$step" = 11 ] || fail "$tag: the stopped run's checkpoint is at step $step, not 11"
+    "$bin" train --resume "part-$tag/checkpoint.safetensors" --threads 2 --quiet ||
+      fail "$tag: resume exited with $?"
+    diff <(digests "full-$tag/checkpoint.safetensors") <(digests "part-$tag/checkpoint.safetensors") ||
+      fail "$tag: the resumed run differs from the uninterrupted one"
+    echo "$tag: stop at 11 + resume == uninterrupted (24 steps)"
+  done
+  # Options that define the run cannot change on resume.
+  "$bin" train --resume part-md4/checkpoint.safetensors --steps 30 --lr 0.5 --quiet 2>err.txt &&
+    fail "resume with a different --lr was accepted"
+  grep -q -- "--lr" err.txt || fail "the --lr message does not name the option: $(cat err.txt)"
+  # Signals at an arbitrary moment: SIGTERM and SIGINT checkpoint and exit 128 + signal; kill -9 leaves
+  # the last complete checkpoint. Each then resumes to the uninterrupted result.
+  "$bin" train --out full-sig --steps 300 --ckpt-every 1 --val-every 0 "${tiny[@]}" || fail "full-sig"
+  for sig in TERM INT KILL; do
+    rm -rf "sig-$sig"
+    "$bin" train --out "sig-$sig" --steps 300 --ckpt-every 1 --val-every 0 "${tiny[@]}" &
+    pid=$!
+    for _ in $(seq 1 100); do [ -f "sig-$sig/checkpoint.safetensors" ] && break; sleep 0.05; done
+    sleep 0.3
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    case "$sig" in
+      TERM) [ "$rc" = 143 ] || [ "$rc" = 0 ] || fail "SIGTERM: exit code $rc (expected 143)" ;;
+      INT) [ "$rc" = 130 ] || [ "$rc" = 0 ] || fail "SIGINT: exit code $rc (expected 130)" ;;
+    esac
+    "$bin" info "sig-$sig/checkpoint.safetensors" >/dev/null || fail "$sig left an unreadable checkpoint"
+    at=$("$bin" info "sig-$sig/checkpoint.safetensors" | awk '/progress/ {print $3}')
+    if [ "$at" != 300 ]; then
+      "$bin" train --resume "sig-$sig/checkpoint.safetensors" --threads 2 --quiet ||
+        fail "$sig: resume exited with $?"
+    fi
+    diff <(digests full-sig/checkpoint.safetensors) <(digests "sig-$sig/checkpoint.safetensors") ||
+      fail "$sig: interrupted at step $at and resumed, the result differs"
+    echo "SIG$sig at step $at (exit $rc) + resume == uninterrupted"
+  done
+  ;;
+SAMPLE)
+  "$bin" train --out m --steps 30 --val-every 0 "${tiny[@]}" || fail "train md4"
+  "$bin" train --objective sedd --out s --steps 10 --val-every 0 "${tiny[@]}" || fail "train sedd"
+  "$bin" train --objective ar --out a --steps 30 --val-every 0 "${tiny[@]}" || fail "train ar"
+  "$bin" train --objective genmd4 --out g --steps 10 --val-every 0 "${tiny[@]}" || fail "train genmd4"
+  check_samples() {  # check_samples FILE N LEN: N lines of exactly LEN text8 characters
+    local n
+    n=$(grep -cE "^[a-z ]{$3}\$" "$1")
+    [ "$n" = "$2" ] || fail "$1: $n of $2 samples are $3 valid characters: $(head -n 3 "$1")"
+  }
+  for s in md4 md4-cached euler analytic; do
+    "$bin" sample -c m/checkpoint.safetensors --sampler $s --steps 16 --n 5 --batch 3 --quiet > "m-$s.txt" ||
+      fail "sample md4 --sampler $s"
+    check_samples "m-$s.txt" 5 16
+  done
+  for s in euler analytic; do
+    "$bin" sample -c s/checkpoint.safetensors --sampler $s --steps 16 --n 3 --quiet > "s-$s.txt" || fail "sample sedd $s"
+    check_samples "s-$s.txt" 3 16
+  done
+  "$bin" sample -c g/checkpoint.safetensors --steps 16 --n 3 --quiet > g.txt || fail "sample genmd4"
+  check_samples g.txt 3 16
+  "$bin" sample -c a/checkpoint.safetensors --n 3 --top-p 0.9 --quiet > a.txt || fail "sample ar"
+  check_samples a.txt 3 16
+  # Conditioning keeps the fixed characters.
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 2 --prefix "abc" --quiet > p.txt || fail "prefix"
+  [ "$(grep -c '^abc' p.txt)" = 2 ] || fail "prefix not kept: $(cat p.txt)"
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 2 --infill "ab______________" --quiet > i.txt ||
+    fail "infill"
+  [ "$(grep -cE '^ab[a-z ]{14}$' i.txt)" = 2 ] || fail "infill not kept: $(cat i.txt)"
+  # Same seed, same samples; JSONL output and generative perplexity under the AR model.
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 4 --seed 7 --quiet > r1.txt
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 4 --seed 7 --quiet > r2.txt
+  cmp -s r1.txt r2.txt || fail "the same seed gave different samples"
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 6 -o samples.jsonl -q 2>/dev/null || fail "sample -o"
+  [ "$(wc -l < samples.jsonl)" = 6 ] || fail "samples.jsonl does not hold 6 lines"
+  "$bin" eval --samples samples.jsonl --ar a/checkpoint.safetensors > genppl.txt || fail "genppl"
+  grep -q "generative perplexity of 6 samples" genppl.txt || fail "genppl output: $(cat genppl.txt)"
+  # eval on the test split with the discrete-time ELBO and J bounds; info.
+  "$bin" eval -c m/checkpoint.safetensors --split test --sequences 64 --batch 16 --md4-steps 8 \
+    --j-bounds --json ev.jsonl > ev.txt || fail "eval md4"
+  for b in elbo elbo-T8 j1 j2; do grep -q "\"bound\":\"$b\"" ev.jsonl || fail "eval lacks $b"; done
+  "$bin" eval -c s/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval sedd"
+  "$bin" eval -c a/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval ar"
+  "$bin" eval -c g/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval genmd4"
+  "$bin" info m/checkpoint.safetensors > info.txt || fail "info"
+  grep -q "S-LIN-MD4" info.txt || fail "info does not name the schedule"
+  # Bad input: clear errors with a non-zero exit code, never a crash.
+  expect_error() {  # expect_error PATTERN CMD...: fails unless CMD exits 1..2 and prints PATTERN
+    local pat=$1; shift
+    "$@" >/dev/null 2>err.txt
+    local rc=$?
+    { [ "$rc" -ge 1 ] && [ "$rc" -le 2 ]; } || fail "'$*' exited with $rc: $(cat err.txt)"
+    grep -qi -- "$pat" err.txt || fail "'$*': the message lacks '$pat': $(cat err.txt)"
+  }
+  expect_error "objective" "$bin" train --objective foo --out x
+  expect_error "md4 needs the absorbing" "$bin" train --generator uniform --out x
+  expect_error "seq-len" "$bin" train --seq-len 1 --out x
+  expect_error "exists" "$bin" train --out m --steps 5 --quiet
+  head -c 1000 m/checkpoint.safetensors > trunc.safetensors
+  expect_error "trunc.safetensors" "$bin" info trunc.safetensors
+  expect_error "trunc.safetensors" "$bin" sample -c trunc.safetensors
+  printf 'Hello, World! ' > upper.txt
+  for _ in $(seq 1 12); do cat upper.txt upper.txt > u2.txt; mv u2.txt upper.txt; done
+  expect_error "vocabulary" "$bin" eval -c m/checkpoint.safetensors --data upper.txt
+  expect_error "sampler" "$bin" sample -c s/checkpoint.safetensors --sampler md4
+  expect_error "longer\|length" "$bin" sample -c m/checkpoint.safetensors --prefix "$(printf 'a%.0s' $(seq 1 40))"
+  echo "samples, eval, info and errors OK"
+  ;;
+*)
+  fail "unknown mode $mode"
+  ;;
+esac
+echo "PASS $mode"
