@@ -20,7 +20,10 @@
 // config that does not rebuild the stored network.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -91,17 +94,35 @@ namespace detail_app {
 inline std::int64_t meta_int(const io::SafetensorsFile& f, const std::string& path,
                              const std::string& key) {
   const std::string v = f.metadata_value(key);
-  std::size_t pos = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(v, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos == 0 || pos != v.size() || x < 0)
+  bool ok = !v.empty() && v.size() <= 18;
+  for (char c : v) ok = ok && c >= '0' && c <= '9';
+  if (!ok)
     throw io::FormatError(path + ": metadata '" + key + "' = '" + v +
                           "' is not a non-negative integer");
-  return x;
+  return std::stoll(v);
+}
+
+/// Reads a float tensor of the given shape and checks every value is finite (and >= 0 when
+/// `nonnegative`, for second moments).
+inline std::vector<float> read_finite(const io::SafetensorsFile& f, const std::string& path,
+                                      const std::string& name, std::int64_t n,
+                                      bool nonnegative = false) {
+  std::vector<float> v = f.read<float>(name, {n});
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]) || (nonnegative && v[i] < 0))
+      throw io::FormatError(path + ": tensor '" + name + "' holds " +
+                            (std::isfinite(v[i]) ? "a negative value" : "a non-finite value") +
+                            " at index " + std::to_string(i));
+  return v;
+}
+
+/// Throws unless metadata `key` equals `expected` (consistency of the stored counters).
+inline void require_meta(const io::SafetensorsFile& f, const std::string& path,
+                         const std::string& key, std::int64_t expected, const std::string& why) {
+  const std::int64_t v = meta_int(f, path, key);
+  if (v != expected)
+    throw io::FormatError(path + ": metadata '" + key + "' = " + std::to_string(v) + " but " + why +
+                          " gives " + std::to_string(expected) + " (inconsistent checkpoint)");
 }
 }  // namespace detail_app
 
@@ -125,7 +146,7 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   for (const auto& kv : ck.meta)
     if (kv.first.rfind("cfg.", 0) == 0) cm[kv.first.substr(4)] = kv.second;
   try {
-    ck.cfg.from_map(cm);
+    ck.cfg.from_map(cm, "cfg.");
     ck.cfg.validate();
     ck.tokenizer = data::Tokenizer::deserialize(f.metadata_value("tokenizer"));
   } catch (const io::FormatError&) {
@@ -146,34 +167,46 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   }
   TrainState& s = ck.state;
   s = TrainState::fresh(p);
+  using detail_app::read_finite;
+  using detail_app::require_meta;
   const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
-  s.net->set_params(f.read<float>("params", {P}));
-  s.opt->restore(f.read<float>("adam.m", {P}), f.read<float>("adam.v", {P}),
-                 long(meta_int(f, path, "adam_steps")));
+  std::vector<std::string> expected = {"params", "adam.m", "adam.v"};
+  s.step = meta_int(f, path, "step");
+  s.tokens = meta_int(f, path, "tokens");
+  require_meta(f, path, "rng.step", s.step, "the step");
+  if (f.metadata_value("rng.seed") != std::to_string(ck.cfg.seed))
+    throw io::FormatError(path + ": metadata 'rng.seed' = '" + f.metadata_value("rng.seed") +
+                          "' differs from cfg.seed = " + std::to_string(ck.cfg.seed));
+  require_meta(f, path, "adam_steps", s.step, "the step");
+  s.net->set_params(read_finite(f, path, "params", P));
+  s.opt->restore(read_finite(f, path, "adam.m", P), read_finite(f, path, "adam.v", P, true),
+                 long(s.step));
   if (s.ema) {
-    if (!f.has("ema")) throw io::FormatError(path + ": tensor 'ema' is missing (the run has --ema " +
-                                             std::to_string(ck.cfg.ema) + ")");
-    s.ema->restore(f.read<float>("ema", {P}), long(meta_int(f, path, "ema_updates")));
+    if (!f.has("ema"))
+      throw io::FormatError(path + ": tensor 'ema' is missing (the run has --ema " +
+                            std::to_string(ck.cfg.ema) + ")");
+    require_meta(f, path, "ema_updates", s.step, "the step");
+    s.ema->restore(read_finite(f, path, "ema", P), long(s.step));
+    expected.push_back("ema");
   }
   if (p.is_genmd4()) {
     const std::int64_t n = p.num_regular();
-    s.w_raw = f.read<float>("w_raw", {n});
-    for (float v : s.w_raw)
-      if (!std::isfinite(v)) throw io::FormatError(path + ": tensor 'w_raw' holds a non-finite value");
-    s.w_opt->restore(f.read<float>("w_adam.m", {n}), f.read<float>("w_adam.v", {n}),
-                     long(meta_int(f, path, "w_adam_steps")));
+    s.w_raw = read_finite(f, path, "w_raw", n);
+    const std::int64_t wsteps = ck.cfg.w_lr > 0 ? s.step : 0;
+    require_meta(f, path, "w_adam_steps", wsteps, "the step and --w-lr");
+    s.w_opt->restore(read_finite(f, path, "w_adam.m", n), read_finite(f, path, "w_adam.v", n, true),
+                     long(wsteps));
+    for (const char* t : {"w_raw", "w_adam.m", "w_adam.v"}) expected.push_back(t);
   }
-  for (float v : s.net->params())
-    if (!std::isfinite(v)) throw io::FormatError(path + ": tensor 'params' holds a non-finite value");
-  s.step = meta_int(f, path, "step");
-  s.tokens = meta_int(f, path, "tokens");
-  try {
-    s.elapsed_s = std::stod(f.metadata_value("elapsed_s"));
-  } catch (const io::FormatError&) {
-    throw;
-  } catch (const std::exception&) {
-    throw io::FormatError(path + ": metadata 'elapsed_s' is not a number");
-  }
+  for (const auto& name : f.names())
+    if (std::find(expected.begin(), expected.end(), name) == expected.end())
+      throw io::FormatError(path + ": unexpected tensor '" + name + "' for this configuration");
+  const std::string es = f.metadata_value("elapsed_s");
+  char* end = nullptr;
+  s.elapsed_s = es.empty() ? -1.0 : std::strtod(es.c_str(), &end);
+  if (es.empty() || end != es.c_str() + es.size() || !std::isfinite(s.elapsed_s) || s.elapsed_s < 0)
+    throw io::FormatError(path + ": metadata 'elapsed_s' = '" + es +
+                          "' is not a finite non-negative number");
   return ck;
 }
 

@@ -7,7 +7,10 @@
 // the field names with '_' written as '-' (`val_every` -> `--val-every`).
 #pragma once
 
+#include <charconv>
+#include <cctype>
 #include <cmath>
+#include <fstream>
 #include <cstdint>
 #include <map>
 #include <sstream>
@@ -181,17 +184,23 @@ struct RunConfig {
   std::map<std::string, std::string> to_map() const {
     std::map<std::string, std::string> m;
     visit([&](const char* name, const auto& ref, const char*) {
-      std::ostringstream s;
-      s.precision(17);
-      s << ref;
-      m[name] = s.str();
+      using V = std::decay_t<decltype(ref)>;
+      if constexpr (std::is_floating_point<V>::value) {
+        char buf[64];  // shortest text that reads back to the same double
+        const auto r = std::to_chars(buf, buf + sizeof buf, ref);
+        m[name] = std::string(buf, r.ptr);
+      } else {
+        std::ostringstream s;
+        s << ref;
+        m[name] = s.str();
+      }
     });
     return m;
   }
 
   /// Reads fields from a map written by to_map; a missing key keeps the current value, a
   /// malformed one throws.
-  void from_map(const std::map<std::string, std::string>& m) {
+  void from_map(const std::map<std::string, std::string>& m, const std::string& key_prefix = "") {
     visit([&](const char* name, auto& ref, const char*) {
       auto it = m.find(name);
       if (it == m.end()) return;
@@ -202,12 +211,56 @@ struct RunConfig {
         std::istringstream s(it->second);
         V v{};
         s >> v;
-        if (!s || !s.eof())
-          throw std::invalid_argument(std::string("stored option '") + name + "' = '" + it->second +
+        const bool negative_unsigned =
+            std::is_unsigned<V>::value && it->second.find('-') != std::string::npos;
+        if (!s || !s.eof() || negative_unsigned || it->second.empty() ||
+            std::isspace(static_cast<unsigned char>(it->second[0])))
+          throw std::invalid_argument("option '" + key_prefix + name + "' = '" + it->second +
                                       "' is not a valid value");
         ref = v;
       }
     });
+  }
+
+  /// Reads a config file of `key = value` lines (the TOML/INI subset: '#' or ';' comments,
+  /// [section] lines ignored, values optionally in double or single quotes; keys are option names
+  /// with '-' or '_'). Throws std::invalid_argument naming the file, the line and the problem
+  /// (unreadable file, a line without '=', an unknown option, a repeated key).
+  static std::map<std::string, std::string> read_config_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument("cannot read the config file '" + path + "'");
+    std::map<std::string, std::string> known;
+    RunConfig{}.visit([&](const char* name, const auto&, const char*) { known[name] = ""; });
+    std::map<std::string, std::string> out;
+    std::string line;
+    int no = 0;
+    auto trim = [](std::string x) {
+      const auto a = x.find_first_not_of(" \t\r");
+      if (a == std::string::npos) return std::string();
+      const auto b = x.find_last_not_of(" \t\r");
+      return x.substr(a, b - a + 1);
+    };
+    while (std::getline(in, line)) {
+      ++no;
+      const std::string where = path + ":" + std::to_string(no) + ": ";
+      std::string t = trim(line);
+      if (t.empty() || t[0] == '#' || t[0] == ';' || t[0] == '[') continue;
+      const auto eq = t.find('=');
+      if (eq == std::string::npos) throw std::invalid_argument(where + "expected 'key = value'");
+      std::string key = trim(t.substr(0, eq)), value = trim(t.substr(eq + 1));
+      for (char& c : key)
+        if (c == '-') c = '_';
+      if (!known.count(key)) throw std::invalid_argument(where + "unknown option '" + key + "'");
+      if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0]) {
+        value = value.substr(1, value.size() - 2);
+      } else {
+        const auto hash = value.find(" #");
+        if (hash != std::string::npos) value = trim(value.substr(0, hash));
+      }
+      if (out.count(key)) throw std::invalid_argument(where + "option '" + key + "' is given twice");
+      out[key] = value;
+    }
+    return out;
   }
 
   std::string default_run_name() const { return objective + "-" + generator + "-" + schedule; }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,7 @@ namespace {
 
 struct TrainArgs {
   RunConfig cfg;
+  std::string config_file;
   std::string resume;
   bool force = false;
   bool quiet = false;
@@ -64,6 +66,22 @@ nlohmann::json bound_json(const std::string& event, const TrainState& s, const B
 
 int run_train(TrainArgs& a, CLI::App& sub) {
   namespace fs = std::filesystem;
+  // A config file sets the options that the command line does not.
+  std::set<std::string> given_names;  // options set by the command line or the config file
+  a.cfg.visit([&](const char* name, const auto&, const char*) {
+    if (sub.get_option("--" + dashed(name))->count() > 0) given_names.insert(name);
+  });
+  if (!a.config_file.empty()) {
+    for (const auto& kv : RunConfig::read_config_file(a.config_file)) {
+      if (given_names.count(kv.first)) continue;
+      given_names.insert(kv.first);
+      try {
+        a.cfg.from_map({kv});
+      } catch (const std::exception& e) {
+        throw std::invalid_argument("config file '" + a.config_file + "': " + e.what());
+      }
+    }
+  }
   RunConfig cfg = a.cfg;
   TrainState state;
   Corpus corpus;
@@ -74,7 +92,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     const auto given = a.cfg.to_map(), stored = ck.cfg.to_map();
     std::string bad;
     a.cfg.visit([&](const char* name, const auto&, const char*) {
-      if (sub.get_option("--" + dashed(name))->count() == 0) return;
+      if (!given_names.count(name)) return;
       if (RunConfig::resumable_override(name)) return;
       if (given.at(name) != stored.at(name))
         bad += "\n  --" + dashed(name) + " " + given.at(name) + " (the checkpoint has " +
@@ -85,7 +103,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
                                   "cannot change mid-run:" + bad);
     cfg = ck.cfg;
     a.cfg.visit([&](const char* name, const auto&, const char*) {
-      if (sub.get_option("--" + dashed(name))->count() > 0 && RunConfig::resumable_override(name)) {
+      if (given_names.count(name) && RunConfig::resumable_override(name)) {
         cfg.from_map({{name, given.at(name)}});
       }
     });
@@ -266,8 +284,10 @@ const RegisterCommand reg{
      "baseline (ar)",
      [](CLI::App& sub) -> Action {
        auto a = std::make_shared<TrainArgs>();
-       sub.set_config("--config", "", "read options from a TOML/INI file (key = value, keys as the "
-                                      "long options without dashes; flags on the command line win)");
+       sub.add_option("--config", a->config_file,
+                      "read options from a file of 'key = value' lines (TOML/INI subset; keys are the "
+                      "long option names; the command line wins)")
+           ->check(CLI::ExistingFile);
        a->cfg.add_options(sub);
        sub.add_option("--resume", a->resume,
                       "continue from this checkpoint; the result is bit-identical to an "
