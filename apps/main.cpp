@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every command-line error exits 2, as errors found later do.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {
     try {
