@@ -39,6 +39,8 @@ struct SampleArgs {
   std::string infill;
   std::string blank = "_";
   std::string out;
+  int windows = 1;
+  int stride = 0;
   bool raw = false;
   bool quiet = false;
   int threads = 0;
@@ -159,6 +161,15 @@ int run_sample(const SampleArgs& a) {
     throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
                                 cfg.objective + " (genmd4 checkpoints use --sampler genmd4)");
   const bool md4_kind = kind == "md4" || kind == "md4-cached";
+  if (kind == "uniformization" && (p.is_sedd() || p.is_genmd4()))
+    throw std::invalid_argument("--sampler uniformization needs posterior logits over a scalar-noise "
+                                "generator (md4, cedd, cedd-star checkpoints)");
+  if (a.windows > 1 && (kind == "ar" || kind == "genmd4" || kind == "uniformization" || !a.infill.empty()))
+    throw std::invalid_argument("--windows > 1 (semi-autoregressive continuation) works with the grid "
+                                "samplers md4, md4-cached, euler and analytic, without --infill");
+  if (a.windows > 1 && (a.stride < 1 || a.stride > L))
+    throw std::invalid_argument("--stride " + std::to_string(a.stride) + " must lie in [1, " +
+                                std::to_string(L) + "] with --windows > 1");
   if (md4_kind && cfg.generator != "absorbing")
     throw std::invalid_argument("--sampler " + kind + " needs the absorbing generator (this checkpoint: " +
                                 cfg.generator + ")");
@@ -193,7 +204,7 @@ int run_sample(const SampleArgs& a) {
     const std::int64_t B = std::min(a.batch, a.n - done);
     std::vector<int> x;
     std::unique_ptr<Conditioning> cond;
-    if (!fixed_pos.empty()) {
+    if (!fixed_pos.empty() && a.windows == 1) {
       if (a.infill.empty()) {
         std::vector<int> pre(fixed_val);
         cond = std::make_unique<Conditioning>(prefix_conditioning(B, L, pre));
@@ -213,29 +224,69 @@ int run_sample(const SampleArgs& a) {
       StateDependentMaskingGenerator<Real> gen(N);
       NetDenoiser<DenoiserOutput::logits> den{&p, &net};
       nfe = sample_genmd4(SequentialExecutor{}, gen, sched, den, sb, B, L, x, cond.get()).nfe;
+    } else if (kind == "uniformization") {
+      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
+      UniformizationOptions uo;
+      uo.t_min = so.eps;
+      uo.intervals = a.steps;
+      uo.seed = sb.seed;
+      nfe = std::visit([&](const auto& g) {
+              return sample_uniformization(SequentialExecutor{}, g, p.schedule(), den, uo, B, L, x,
+                                           cond.get()).rounds;
+            }, p.generator());
+      // Positions still masked at t_min (absorbing, roulette; probability ~ t_min per position)
+      // get one draw from the denoiser's logits there, as the grid samplers' final step does.
+      bool masked = false;
+      for (int v : x) masked = masked || v == N;
+      if (masked && cfg.generator != "uniform") {
+        std::vector<Real> tv(static_cast<std::size_t>(B), Real(uo.t_min));
+        std::vector<Real> uv(static_cast<std::size_t>(B));
+        for (auto& u : uv) u = p.schedule().sigma_bar(Real(uo.t_min));
+        DenoiserInput<Real> in;
+        in.xt = x.data();
+        in.B = B;
+        in.L = L;
+        in.t = tv.data();
+        in.sigma_bar = uv.data();
+        std::vector<Real> lg;
+        den(in, lg);
+        ++nfe;
+        for (std::int64_t i = 0; i < B * L; ++i)
+          if (x[i] == N) {
+            CounterRng rng(sb.seed, 0x46494E31u, std::uint64_t(i));
+            x[i] = sample_gumbel_max(lg.data() + i * den.num_classes(), N, rng);
+          }
+      }
     } else if (p.is_sedd()) {
       NetDenoiser<DenoiserOutput::log_scores> den{&p, &net};
       nfe = std::visit([&](const auto& g) {
-              return sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+              return a.windows > 1
+                         ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb, B, L,
+                                                      fixed_val, a.stride, a.windows, x).nfe
+                         : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
             }, p.generator());
     } else {
       NetDenoiser<DenoiserOutput::logits> den{&p, &net};
       nfe = std::visit([&](const auto& g) {
-              return sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+              return a.windows > 1
+                         ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb, B, L,
+                                                      fixed_val, a.stride, a.windows, x).nfe
+                         : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
             }, p.generator());
     }
+    const std::int64_t Lout = std::int64_t(x.size()) / B;
     total_nfe += nfe;
     for (std::int64_t b = 0; b < B; ++b) {
-      for (std::int64_t l = 0; l < L; ++l)
-        if (x[b * L + l] < 0 || x[b * L + l] > N)
+      for (std::int64_t l = 0; l < Lout; ++l)
+        if (x[b * Lout + l] < 0 || x[b * Lout + l] > N)
           throw std::runtime_error("the sampler produced an invalid token id " +
-                                   std::to_string(x[b * L + l]));
-      const std::string text = tok.decode(x.data() + b * L, std::size_t(L), '_');
+                                   std::to_string(x[b * Lout + l]));
+      const std::string text = tok.decode(x.data() + b * Lout, std::size_t(Lout), '_');
       if (out.is_open()) {
         nlohmann::json j;
         j["sample"] = done + b;
         j["text"] = text;
-        j["tokens"] = std::vector<int>(x.begin() + b * L, x.begin() + (b + 1) * L);
+        j["tokens"] = std::vector<int>(x.begin() + b * Lout, x.begin() + (b + 1) * Lout);
         j["sampler"] = kind;
         j["steps"] = kind == "ar" ? int(L) : a.steps;
         j["nfe"] = nfe;
@@ -264,9 +315,11 @@ const RegisterCommand reg{
            ->required()
            ->check(CLI::ExistingFile);
        sub.add_option("--sampler", a->sampler,
-                      "auto, md4 (ancestral), md4-cached, euler, analytic (tau-leaping), genmd4, ar "
+                      "auto, md4 (ancestral), md4-cached, euler, analytic (tau-leaping), genmd4, "
+                      "uniformization (exact simulation; --steps = intervals), ar "
                       "(auto: md4 for md4, genmd4 for genmd4, ar for ar, analytic otherwise)")
-           ->check(CLI::IsMember({"auto", "md4", "md4-cached", "euler", "analytic", "genmd4", "ar"}))
+           ->check(CLI::IsMember({"auto", "md4", "md4-cached", "euler", "analytic", "genmd4",
+                                  "uniformization", "ar"}))
            ->capture_default_str();
        sub.add_option("--steps", a->steps, "grid steps (network evaluations, less with caching)")
            ->check(CLI::Range(1, 1 << 20))
@@ -294,6 +347,13 @@ const RegisterCommand reg{
        sub.add_option("--infill", a->infill,
                       "template: every character but --blank is fixed, blanks are generated");
        sub.add_option("--blank", a->blank, "the blank character of --infill")->capture_default_str();
+       sub.add_option("--windows", a->windows,
+                      "semi-autoregressive continuation: this many windows of --length, each "
+                      "keeping the last length - stride tokens (grid samplers; --prefix is the prompt)")
+           ->check(CLI::Range(1, 1 << 20))
+           ->capture_default_str();
+       sub.add_option("--stride", a->stride, "new tokens per window after the first (--windows > 1)")
+           ->check(CLI::NonNegativeNumber);
        sub.add_option("--out,-o", a->out, "write the samples as JSONL (text, tokens, nfe) to this file");
        sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
        sub.add_flag("--quiet,-q", a->quiet, "print only the samples");

@@ -104,6 +104,13 @@ SAMPLE)
       fail "sample md4 --sampler $s"
     check_samples "m-$s.txt" 5 16
   done
+  "$bin" sample -c m/checkpoint.safetensors --sampler uniformization --steps 20 --n 3 --quiet > m-unif.txt ||
+    fail "sample md4 --sampler uniformization"
+  check_samples m-unif.txt 3 16
+  # Semi-autoregressive continuation: 3 windows of 16 with stride 8 give 16 + 2 * 8 = 32 tokens.
+  "$bin" sample -c m/checkpoint.safetensors --steps 8 --n 2 --windows 3 --stride 8 --prefix "ab" --quiet > w.txt ||
+    fail "sample --windows"
+  [ "$(grep -cE '^ab[a-z ]{30}$' w.txt)" = 2 ] || fail "semi-autoregressive samples: $(cat w.txt)"
   for s in euler analytic; do
     "$bin" sample -c s/checkpoint.safetensors --sampler $s --steps 16 --n 3 --quiet > "s-$s.txt" || fail "sample sedd $s"
     check_samples "s-$s.txt" 3 16

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scripts/experiments/text8.sh: the objectives compared on the text8 prefix in ../shared/data
+# (train / valid split of data/SOURCES.md), same network and the same budget for every run:
+# 4 blocks, d 192, 6 heads (about 2.1M parameters), L 256, batch 16, STEPS steps (default 600,
+# i.e. 2.46M training tokens), cosine learning rate 1e-3 with 50 warm-up steps; validation every
+# 100 steps on 128 windows; final bounds on 512 validation windows of 256 characters.
+# genmd4 runs two network passes per step (its two masked draws), so it gets twice the compute.
+set -euo pipefail
+here=$(dirname "$0")
+steps=${STEPS:-600}
+data=${TEXT8:-../shared/data/text8_prefix_12549840.xz}
+net="--data $data --d-model 192 --n-head 6 --cond-dim 64 --n-layer 4 --seq-len 256 --batch 16 --steps $steps --lr 1e-3 --warmup 50 --val-every 100 --val-sequences 128 --val-batch 32 --threads 2 --seed 0"
+ev="--sequences 512 --batch 32 --threads 2"
+i=0
+run() { i=$((i + 1)); "$here/run_one.sh" text8 "$1" $i "$2 $net" "$3 $ev"; }
+for r in ${RUNS:-ar md4-linear md4-cosine sedd-absorbing cedd-absorbing ceddstar-absorbing sedd-uniform cedd-uniform sedd-roulette cedd-roulette genmd4}; do
+  case $r in
+    ar)                 run ar                 "--objective ar" "" ;;
+    md4-linear)         run md4-linear         "--objective md4 --schedule linear" "--md4-steps 100 --j-bounds" ;;
+    md4-cosine)         run md4-cosine         "--objective md4 --schedule cosine" "--md4-steps 100" ;;
+    sedd-absorbing)     run sedd-absorbing     "--objective sedd --generator absorbing" "" ;;
+    cedd-absorbing)     run cedd-absorbing     "--objective cedd --generator absorbing" "" ;;
+    ceddstar-absorbing) run ceddstar-absorbing "--objective cedd-star --generator absorbing" "" ;;
+    sedd-uniform)       run sedd-uniform       "--objective sedd --generator uniform" "" ;;
+    cedd-uniform)       run cedd-uniform       "--objective cedd --generator uniform" "" ;;
+    sedd-roulette)      run sedd-roulette      "--objective sedd --generator roulette --p-m 0.95" "" ;;
+    cedd-roulette)      run cedd-roulette      "--objective cedd --generator roulette --p-m 0.95" "" ;;
+    genmd4)             run genmd4             "--objective genmd4" "" ;;
+    *) echo "unknown run $r" >&2; exit 2 ;;
+  esac
+done
