@@ -506,6 +506,24 @@ def genppl_table(*_args, **_kwargs):
     raise ReportError("--genppl is reserved for a later version and not implemented yet")
 
 
+def embed_table(path, group, content):
+    """Replaces the block between the group's begin / end markers in `path` with `content`
+    (without its leading HTML comment line)."""
+    begin, end = "<!-- table: %s -->" % group, "<!-- end table: %s -->" % group
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ReportError("%s: cannot read: %s" % (path, e))
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        raise ReportError("%s: no '%s' ... '%s' block" % (path, begin, end))
+    body = "\n".join(l for l in content.splitlines() if not l.startswith("<!--")).strip("\n")
+    text = text[:i + len(begin)] + "\n\n" + body + "\n\n" + text[j:]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -520,6 +538,9 @@ def build_parser():
                         "the project root)")
     p.add_argument("--groups", default=None, metavar="a,b",
                    help="comma-separated groups to report (default: every group found)")
+    p.add_argument("--embed", default=None, metavar="FILE.md",
+                   help="also replace the text between '<!-- table: G -->' and "
+                        "'<!-- end table: G -->' in FILE.md with group G's table")
     p.add_argument("--genppl", action="store_true",
                    help="reserved: generative-perplexity table (not implemented yet)")
     return p
@@ -565,6 +586,9 @@ def main(argv=None):
             png = os.path.join(args.out, "%s_bounds.png" % g)
             plot(g, runs, png)
             print(png)
+            if args.embed:
+                embed_table(args.embed, g, content)
+                print("%s: table %s" % (args.embed, g))
     except ReportError as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return 2
