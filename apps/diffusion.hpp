@@ -349,7 +349,6 @@ struct EvalOptions {
   int passes = 1;
   std::uint64_t seed = 0;
   int md4_steps = 0;      ///< > 0: also the discrete-time MD4 ELBO with this many steps
-  bool score_bounds = true;  ///< sedd/cedd (and md4 on request): J1 and J2
   bool md4_j_bounds = false;
 };
 

@@ -41,14 +41,6 @@ struct EvalArgs {
   int threads = 0;
 };
 
-std::string fmt(double v, int prec = 4) {
-  std::ostringstream s;
-  s.setf(std::ios::fixed);
-  s.precision(prec);
-  s << v;
-  return s.str();
-}
-
 /// Generative perplexity: exp of the mean NLL per token of the samples under the AR model
 /// (every sample scored as [BOS, tokens], in windows of the AR model's length).
 nlohmann::json generative_perplexity(const EvalArgs& a) {
@@ -134,7 +126,7 @@ int run_eval(const EvalArgs& a) {
     const int L = cfg.seq_len;
     std::int64_t num = a.sequences;
     const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());
-    if (num < 2 * std::int64_t(1)) throw std::invalid_argument("need at least 2 sequences");
+    if (num < 2) throw std::invalid_argument("need at least 2 sequences");
     EvalOptions eo;
     eo.batch = int(std::min<std::int64_t>(a.batch, std::max<std::int64_t>(1, num / 2)));
     eo.passes = a.passes;

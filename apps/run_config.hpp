@@ -330,7 +330,6 @@ struct RunConfig {
     if (!(dropout >= 0 && dropout < 1)) bad_option("dropout", dropout, "must lie in [0, 1)");
     if (time_cond != 0 && time_cond != 1) bad_option("time-cond", time_cond, "must be 0 or 1");
     if (batch < 1 || batch > 65536) bad_option("batch", batch, "must lie in 1..65536");
-    if (objective == "genmd4" && batch < 1) bad_option("batch", batch, "must be >= 1");
     if (steps < 1) bad_option("steps", steps, "must be >= 1");
     if (!(lr > 0) || !std::isfinite(lr)) bad_option("lr", lr, "must be finite and > 0");
     if (warmup < 0) bad_option("warmup", warmup, "must be >= 0");

@@ -257,22 +257,18 @@ int run_sample(const SampleArgs& a) {
             x[i] = sample_gumbel_max(lg.data() + i * den.num_classes(), N, rng);
           }
       }
-    } else if (p.is_sedd()) {
-      NetDenoiser<DenoiserOutput::log_scores> den{&p, &net};
-      nfe = std::visit([&](const auto& g) {
-              return a.windows > 1
-                         ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb, B, L,
-                                                      fixed_val, a.stride, a.windows, x).nfe
-                         : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
-            }, p.generator());
     } else {
-      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
-      nfe = std::visit([&](const auto& g) {
-              return a.windows > 1
-                         ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb, B, L,
-                                                      fixed_val, a.stride, a.windows, x).nfe
-                         : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
-            }, p.generator());
+      // Grid samplers: sedd checkpoints give log-scores, the others logits.
+      auto run_grid = [&](const auto& den) {
+        return std::visit([&](const auto& g) {
+                 return a.windows > 1
+                            ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb,
+                                                         B, L, fixed_val, a.stride, a.windows, x).nfe
+                            : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+               }, p.generator());
+      };
+      nfe = p.is_sedd() ? run_grid(NetDenoiser<DenoiserOutput::log_scores>{&p, &net})
+                        : run_grid(NetDenoiser<DenoiserOutput::logits>{&p, &net});
     }
     const std::int64_t Lout = std::int64_t(x.size()) / B;
     total_nfe += nfe;

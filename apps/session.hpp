@@ -71,6 +71,15 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// v in fixed notation with `prec` decimals (tables and progress lines).
+inline std::string fmt(double v, int prec = 4) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(prec);
+  s << v;
+  return s.str();
+}
+
 inline std::string format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "?";
   const long t = long(s + 0.5);

@@ -35,14 +35,6 @@ struct TrainArgs {
   std::int64_t log_every = 10;
 };
 
-std::string fmt(double v, int prec = 4) {
-  std::ostringstream s;
-  s.setf(std::ios::fixed);
-  s.precision(prec);
-  s << v;
-  return s.str();
-}
-
 nlohmann::json bound_json(const std::string& event, const TrainState& s, const BoundReport& b,
                           const std::vector<BoundReport>& all, double elapsed) {
   const double ln2 = std::log(2.0);
