@@ -6,6 +6,10 @@
 #include <map>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <CLI/CLI.hpp>
 
 #include <discdiff/core/config.hpp>
@@ -14,6 +18,15 @@
 
 int main(int argc, char** argv) {
   using discdiff::app::Action;
+#if defined(__GLIBC__)
+  // The network allocates its activations afresh on every forward pass. glibc serves blocks above
+  // its mmap threshold (128 KiB at first) with mmap and returns them on free, so each pass
+  // page-faults its buffers in again: half of a sampling run's time went to the kernel. Serving
+  // blocks up to 32 MiB (glibc's largest threshold) from the heap and not trimming it keeps them
+  // mapped; samples and results are unchanged, sampling runs about 2x faster on 2 cores.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
   CLI::App app{
       "discdiff: continuous-time discrete diffusion (CTMC) for language, header-only C++17.\n"
       "Run `discdiff <subcommand> --help` for the options of a subcommand."};
