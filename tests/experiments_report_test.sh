@@ -12,7 +12,9 @@
 # synthetic columns; the PNGs (PNG signature, 1200x600 = 10x5 in at 120 dpi); --groups; the
 # "(last val)" fallback; exit status 2 with a clear message for a missing results dir, no groups,
 # unknown --groups, a run dir without metrics.jsonl, malformed JSON in metrics.jsonl / eval.jsonl /
-# run.json (file:line), a NaN, a non-numeric bpc, --genppl (reserved).
+# run.json (file:line), a NaN, a non-numeric bpc, an unknown option.
+# Sample sets (tests/data/experiments/samples, placed beside the results tree): the genppl table
+# rows and order, the reference line, the samples page, the PNG, a set without genppl.jsonl.
 # Uses $PYTHON if set, else /usr/bin/python3. Exit 0 on success; "FAIL: ..." and exit 1 otherwise.
 set -u
 
@@ -143,13 +145,47 @@ if run_rc 0 "run without end event" --results "$R2" --out "$TMP/lastval/out" --g
   has_line "$TMP/lastval/out/text8_table.md" "| sedd-noeval | sedd | uniform | geometric | 12,345 | 40 | 20,480 | j1 (last val) | 1.5000 +- 0.0250 | j2 1.5500 +- 0.0300 | 400.0 | 1280 | 1h2m |"
 fi
 
+# --- sample sets: generative perplexity ------------------------------------------------------
+R5="$(fresh_tree samples)"
+cp -R "$ROOT/tests/data/experiments/samples" "$TMP/samples/samples"
+cp -R "$R5/text8/ar-zz" "$R5/text8/ar"   # the scorer's run: its nll (1.4 bits) is the reference
+if run_rc 0 "report with sample sets (default --samples beside --results)" --results "$R5" --out "$TMP/samples/out"; then
+  G="$TMP/samples/out/text8_genppl.md"
+  for f in text8_genppl.md text8_samples.md text8_genppl.png; do
+    grep -qxF "$TMP/samples/out/$f" "$TMP/out" || fail "the output does not list $f: $(cat "$TMP/out")"
+  done
+  check_png "$TMP/samples/out/text8_genppl.png"
+  has_line "$G" "| model | sampler | steps | NFE per sample | generative perplexity (+- se) | bits/char | wall time |"
+  # md4 at 4 steps: nats 2.0 +- 0.05 -> ppl e^2 = 7.389, se 7.389 x 0.05 = 0.369;
+  #   bits 2 / ln 2 = 2.885, se 0.05 / ln 2 = 0.072; nfe 4, 4; wall 75 s -> 1m15s.
+  has_line "$G" "| md4-base | md4 | 4 | 4 | 7.39 +- 0.37 | 2.885 +- 0.072 | 1m15s |"
+  # md4-cached at 16 steps: nats 1.5 +- 0 -> e^1.5 = 4.482; bits 2.164; nfe (10 + 13) / 2 = 11.5.
+  has_line "$G" "| md4-base | md4-cached | 16 | 11.5 | 4.48 +- 0.00 | 2.164 +- 0.000 | 5s |"
+  # ar: steps shown as "-"; nats 1 +- 0.1 -> e = 2.718 +- 0.272; bits 1.443 +- 0.144.
+  has_line "$G" "| ar | ar | - | 255 | 2.72 +- 0.27 | 1.443 +- 0.144 | 30s |"
+  # Order: md4-base (run.json order 2), then ar (its results run has no run.json: last).
+  order="$(grep -o '^| [a-z0-9-]* | [a-z0-9-]* |' "$G" | tr -d ' ' | tr '\n' ' ')"
+  [ "$order" = "|model|sampler| |md4-base|md4| |md4-base|md4-cached| |ar|ar| " ] \
+    && pass "genppl row order" || fail "genppl row order: '$order'"
+  # Reference: results/text8/ar/eval.jsonl, nll 1.4 bits -> perplexity 2^1.4 = 2.639.
+  tail -n 1 "$G" | grep -qF "Validation text under the AR model: perplexity 2.64 (1.4000 bits/char); commands: run.json of each set; commit(s): abc1234, def5678; machine: 2 cores, Test CPU" \
+    && pass "genppl footer" || fail "genppl footer: $(tail -n 1 "$G")"
+  SM="$TMP/samples/out/text8_samples.md"
+  has_line "$SM" "**md4-base, md4-cached, 16 steps** (generative perplexity 4.5):"
+  has_line "$SM" "cached | sixteen"
+  has_line "$SM" "**AR model, ancestral** (generative perplexity 2.7):"
+fi
+rm "$TMP/samples/samples/text8/md4-base.md4.4/genppl.jsonl"
+run_rc 2 "sample set without genppl.jsonl" --results "$R5" --out "$TMP/e" \
+  && expect_err "sample set without genppl.jsonl" "md4-base.md4.4: sample set without genppl.jsonl"
+
 # --- errors (exit 2) -----------------------------------------------------------------------
 run_rc 2 "missing results dir" --results "$TMP/nonexistent" --out "$TMP/e" && expect_err "missing results dir" "does not exist"
 mkdir -p "$TMP/empty/results/text8"   # a group directory without runs is no group
 run_rc 2 "no groups" --results "$TMP/empty/results" --out "$TMP/e" && expect_err "no groups" "no groups found"
 run_rc 2 "--groups naming no present group" --results "$R" --out "$TMP/e" --groups nosuch \
   && expect_err "--groups nosuch" "no groups found"
-run_rc 2 "--genppl (reserved)" --genppl && expect_err "--genppl" "reserved"
+run_rc 2 "--genppl (no such option)" --genppl && expect_err "--genppl" "unrecognized arguments"
 
 R3="$(fresh_tree nometrics)"
 mkdir -p "$R3/text8/unfinished"

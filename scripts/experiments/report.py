@@ -2,6 +2,7 @@
 """scripts/experiments/report.py: Markdown tables and bound plots of the experiment results.
 
     report.py [--results experiments/results] [--out docs/experiments] [--groups text8,synthetic]
+              [--samples experiments/samples] [--embed docs/experiments.md]
 
 (the default directories are those of the project root, wherever the script is run from)
 
@@ -43,7 +44,11 @@ Output, for each group found (or each of --groups that is present):
     120 dpi).
   Prints each written path on stdout.
 
-  report.py --genppl  is reserved for a later generative-perplexity table and exits 2 for now.
+  For each group of sample sets under SAMPLES (--samples; default: the directory "samples" beside
+  RESULTS, skipped when missing): OUT/<group>_genppl.md (generative perplexity and network
+  evaluations per model, sampler and step count), OUT/<group>_genppl.png (generative perplexity
+  against steps) and OUT/<group>_samples.md (a sample of every model and sampler); see genppl.py.
+  With --embed, their blocks are '<!-- table: <group>-genppl -->' and '<group>-samples'.
 
 Errors exit 2 with "report.py: error: ..." on stderr: the results directory missing, a run
 directory without metrics.jsonl, malformed JSON (file:line), a non-numeric or non-finite value a
@@ -53,86 +58,18 @@ Standard library + matplotlib (Agg backend) only.
 """
 
 import argparse
-import json
-import math
 import os
 import sys
+
+import genppl
+from report_io import (ReportError, distinct, fmt_duration, md_cell, number, read_json,
+                       read_jsonl, text)
 
 PROG = "report.py"
 
 
-class ReportError(Exception):
-    """An input or usage error; reported on stderr with exit status 2."""
-
-
 # ----------------------------------------------------------------------------------------------
 # Reading
-
-
-def _reject_constant(token):
-    # json accepts NaN/Infinity/-Infinity, which are not JSON.
-    raise ValueError("non-JSON constant %s" % token)
-
-
-def _read_text(path):
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ReportError("%s: cannot read: %s" % (path, e))
-
-
-def read_jsonl(path):
-    """[(line number, dict)] of a JSONL file; every non-empty line must be a JSON object."""
-    out = []
-    for lineno, raw in enumerate(_read_text(path).split("\n"), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line, parse_constant=_reject_constant)
-        except ValueError as e:
-            raise ReportError("%s:%d: malformed JSON: %s" % (path, lineno, e))
-        if not isinstance(obj, dict):
-            raise ReportError("%s:%d: malformed line: expected a JSON object, got %s"
-                              % (path, lineno, type(obj).__name__))
-        out.append((lineno, obj))
-    return out
-
-
-def read_json(path):
-    """The single JSON object of a file such as run.json."""
-    text = _read_text(path)
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise ReportError("%s:%d: malformed JSON: %s" % (path, e.lineno, e.msg))
-    except ValueError as e:
-        raise ReportError("%s:1: malformed JSON: %s" % (path, e))
-    if not isinstance(obj, dict):
-        raise ReportError("%s:1: expected a JSON object, got %s" % (path, type(obj).__name__))
-    return obj
-
-
-def number(where, obj, key, optional=True):
-    """obj[key] as a finite float, None when absent and optional; `where` is "file:line"."""
-    if key not in obj or obj[key] is None:
-        if optional:
-            return None
-        raise ReportError("%s: \"%s\" lacks the key \"%s\""
-                          % (where, obj.get("event", "object"), key))
-    v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ReportError("%s: \"%s\" must be a number, got %r" % (where, key, v))
-    v = float(v)
-    if not math.isfinite(v):
-        raise ReportError("%s: \"%s\" is not finite (%r)" % (where, key, v))
-    return v
-
-
-def text(obj, key):
-    v = obj.get(key)
-    return v if isinstance(v, str) and v else None
 
 
 class RunData:
@@ -368,30 +305,6 @@ def fmt_int(v, sep=False):
     return "%g" % v
 
 
-def fmt_duration(s):
-    """45s, 1m23s, 2h5m (seconds rounded to the nearest integer), as the program prints."""
-    if s is None:
-        return "-"
-    t = int(s + 0.5)
-    if t >= 3600:
-        return "%dh%dm" % (t // 3600, (t % 3600) // 60)
-    if t >= 60:
-        return "%dm%ds" % (t // 60, t % 60)
-    return "%ds" % t
-
-
-def _md(v):
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def _distinct(values):
-    out = []
-    for v in values:
-        if v is not None and v not in out:
-            out.append(v)
-    return out
-
-
 def is_synthetic(group, runs):
     return group == "synthetic" or any("window_entropy_bpc" in r.meta for r in runs)
 
@@ -434,16 +347,16 @@ def table(group, runs):
                   "%.1f" % (1000.0 * dt) if dt is not None else "-",
                   "%.0f" % (tps / dt) if dt and tps is not None else "-",
                   fmt_duration(wall)]
-        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-    commits = _distinct(text(r.info, "commit") for r in runs)
-    machines = _distinct(text(r.info, "machine") for r in runs)
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    commits = distinct(text(r.info, "commit") for r in runs)
+    machines = distinct(text(r.info, "machine") for r in runs)
     foot = ("Commands: see run.json of each run; commit(s): %s; machine: %s"
             % (", ".join(commits) if commits else "unknown",
                " / ".join(machines) if machines else "unknown"))
     if fallback:
         foot += ("; \"(val)\" / \"(last val)\": no eval.jsonl, the bound is the training run's "
                  "final validation")
-    lines += ["", _md(foot)]
+    lines += ["", md_cell(foot)]
     return "\n".join(lines) + "\n"
 
 
@@ -453,8 +366,8 @@ def table(group, runs):
 
 def plot(group, runs, out):
     series = [(r.name, r.val_bound()) + r.val_series() for r in runs]
-    windows = _distinct(r.meta_number("window_entropy_bpc") for r in runs)
-    rates = _distinct(r.meta_number("entropy_rate_bpc") for r in runs)
+    windows = distinct(r.meta_number("window_entropy_bpc") for r in runs)
+    rates = distinct(r.meta_number("entropy_rate_bpc") for r in runs)
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
@@ -501,11 +414,6 @@ def plot(group, runs, out):
 # Main
 
 
-def genppl_table(*_args, **_kwargs):
-    """Reserved: a table of generative perplexities (eval.jsonl "genppl" lines); not written yet."""
-    raise ReportError("--genppl is reserved for a later version and not implemented yet")
-
-
 def embed_table(path, group, content):
     """Replaces the block between the group's begin / end markers in `path` with `content`
     (without its leading HTML comment line)."""
@@ -541,8 +449,9 @@ def build_parser():
     p.add_argument("--embed", default=None, metavar="FILE.md",
                    help="also replace the text between '<!-- table: G -->' and "
                         "'<!-- end table: G -->' in FILE.md with group G's table")
-    p.add_argument("--genppl", action="store_true",
-                   help="reserved: generative-perplexity table (not implemented yet)")
+    p.add_argument("--samples", default=None, metavar="DIR",
+                   help="sample sets SAMPLES/<group>/<model>.<sampler>.<steps>/ (default: "
+                        "'samples' beside the results directory; skipped when missing)")
     return p
 
 
@@ -554,9 +463,10 @@ def main(argv=None):
         args.results = os.path.relpath(os.path.join(root, "experiments", "results"))
     if args.out is None:
         args.out = os.path.relpath(os.path.join(root, "docs", "experiments"))
+    if args.samples is None:
+        args.samples = os.path.join(os.path.dirname(os.path.abspath(args.results)), "samples")
+        args.samples = os.path.relpath(args.samples)
     try:
-        if args.genppl:
-            genppl_table(args)
         wanted = None
         if args.groups is not None:
             wanted = [g.strip() for g in args.groups.split(",")]
@@ -589,6 +499,25 @@ def main(argv=None):
             if args.embed:
                 embed_table(args.embed, g, content)
                 print("%s: table %s" % (args.embed, g))
+        for g, names in genppl.discover_sets(args.samples, wanted).items():
+            sets = genppl.load_sets(args.samples, args.results, g, names)
+            ref = genppl.reference_ppl(args.results, g)
+            outputs = [("%s_genppl.md" % g, genppl.genppl_table(g, sets, ref), g + "-genppl"),
+                       ("%s_samples.md" % g, genppl.samples_md(g, sets), g + "-samples")]
+            for name, content, block in outputs:
+                path = os.path.join(args.out, name)
+                try:
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(content)
+                except OSError as e:
+                    raise ReportError("%s: cannot write: %s" % (path, e))
+                print(path)
+                if args.embed:
+                    embed_table(args.embed, block, content)
+                    print("%s: table %s" % (args.embed, block))
+            png = os.path.join(args.out, "%s_genppl.png" % g)
+            genppl.genppl_plot(g, sets, ref, png)
+            print(png)
     except ReportError as e:
         print("%s: error: %s" % (PROG, e), file=sys.stderr)
         return 2

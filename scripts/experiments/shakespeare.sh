@@ -11,7 +11,8 @@
 # Phase 2 (sample): N samples (default 4) of 256 characters from every diffusion model with each
 # sampler that fits it, at 64, 256 and 1024 steps, one seed; each set scored under the AR model
 # (`discdiff eval --samples --ar`: generative perplexity) and recorded with its network-evaluation
-# count and wall time in experiments/results/shakespeare-samples/<model>.<sampler>.<steps>/.
+# count and wall time in experiments/samples/shakespeare/<model>.<sampler>.<steps>/
+# (samples.jsonl, genppl.jsonl, run.json); scripts/experiments/report.py tabulates and plots them.
 # The AR model's own samples are the reference. PHASES="train sample" selects phases;
 # FORCE=1 redoes recorded work.
 set -euo pipefail
@@ -57,7 +58,7 @@ samplers_of() {
 
 sample_one() {  # model sampler steps
   local m=$1 s=$2 k=$3
-  local res=experiments/results/shakespeare-samples/$m.$s.$k
+  local res=experiments/samples/shakespeare/$m.$s.$k
   local ck=build/experiments/shakespeare/$m/checkpoint.safetensors
   local ar=build/experiments/shakespeare/ar/checkpoint.safetensors
   if [ -f "$res/run.json" ] && [ "${FORCE:-0}" != 1 ]; then echo "== $m.$s.$k: done already"; return; fi
