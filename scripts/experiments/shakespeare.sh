@@ -63,7 +63,11 @@ sample_one() {  # model sampler steps
   local ar=build/experiments/shakespeare/ar/checkpoint.safetensors
   if [ -f "$res/run.json" ] && [ "${FORCE:-0}" != 1 ]; then echo "== $m.$s.$k: done already"; return; fi
   mkdir -p "$res"
-  local scmd="$bin sample -c $ck --sampler $s --steps $k --n $nsamp --batch $nsamp --seed 0 --threads 2 --quiet -o $res/samples.jsonl"
+  # md4-cached skips a step only when no row of the batch changes: one sample per batch makes its
+  # count the per-sample network evaluations
+  local batch=$nsamp
+  [ "$s" = md4-cached ] && batch=1
+  local scmd="$bin sample -c $ck --sampler $s --steps $k --n $nsamp --batch $batch --seed 0 --threads 2 --quiet -o $res/samples.jsonl"
   local gcmd="$bin eval --samples $res/samples.jsonl --ar $ar --threads 2 --json $res/genppl.jsonl"
   echo "== $m.$s.$k: $scmd"
   local t0 t1
