@@ -155,14 +155,17 @@ if run_rc 0 "report with sample sets (default --samples beside --results)" --res
     grep -qxF "$TMP/samples/out/$f" "$TMP/out" || fail "the output does not list $f: $(cat "$TMP/out")"
   done
   check_png "$TMP/samples/out/text8_genppl.png"
-  has_line "$G" "| model | sampler | steps | NFE per sample | generative perplexity (+- se) | bits/char | wall time |"
+  has_line "$G" "| model | sampler | steps | NFE per sample | generative perplexity (+- se) | bits/char | character entropy | wall time |"
   # md4 at 4 steps: nats 2.0 +- 0.05 -> ppl e^2 = 7.389, se 7.389 x 0.05 = 0.369;
-  #   bits 2 / ln 2 = 2.885, se 0.05 / ln 2 = 0.072; nfe 4, 4; wall 75 s -> 1m15s.
-  has_line "$G" "| md4-base | md4 | 4 | 4 | 7.39 +- 0.37 | 2.885 +- 0.072 | 1m15s |"
-  # md4-cached at 16 steps: nats 1.5 +- 0 -> e^1.5 = 4.482; bits 2.164; nfe (10 + 13) / 2 = 11.5.
-  has_line "$G" "| md4-base | md4-cached | 16 | 11.5 | 4.48 +- 0.00 | 2.164 +- 0.000 | 5s |"
-  # ar: steps shown as "-"; nats 1 +- 0.1 -> e = 2.718 +- 0.272; bits 1.443 +- 0.144.
-  has_line "$G" "| ar | ar | - | 255 | 2.72 +- 0.27 | 1.443 +- 0.144 | 30s |"
+  #   bits 2 / ln 2 = 2.885, se 0.05 / ln 2 = 0.072; nfe 4, 4; wall 75 s -> 1m15s; characters of
+  #   "four steps" + "x": s twice, 9 others once: (2/11) log2(11/2) + (9/11) log2 11 = 3.278.
+  has_line "$G" "| md4-base | md4 | 4 | 4 | 7.39 +- 0.37 | 2.885 +- 0.072 | 3.278 | 1m15s |"
+  # md4-cached at 16 steps: nats 1.5 +- 0 -> e^1.5 = 4.482; bits 2.164; nfe (10 + 13) / 2 = 11.5;
+  #   characters of "cached | sixteen" + "y" (17): entropy 3.572 (worked out with Counter).
+  has_line "$G" "| md4-base | md4-cached | 16 | 11.5 | 4.48 +- 0.00 | 2.164 +- 0.000 | 3.572 | 5s |"
+  # ar: steps shown as "-"; nats 1 +- 0.1 -> e = 2.718 +- 0.272; bits 1.443 +- 0.144;
+  #   "the ar text" + "more": entropy 3.006.
+  has_line "$G" "| ar | ar | - | 255 | 2.72 +- 0.27 | 1.443 +- 0.144 | 3.006 | 30s |"
   # Order: md4-base (run.json order 2), then ar (its results run has no run.json: last).
   order="$(grep -o '^| [a-z0-9-]* | [a-z0-9-]* |' "$G" | tr -d ' ' | tr '\n' ' ')"
   [ "$order" = "|model|sampler| |md4-base|md4| |md4-base|md4-cached| |ar|ar| " ] \
