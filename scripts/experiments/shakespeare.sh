@@ -6,7 +6,8 @@
 # of text8.sh: 4 blocks, d 192, 6 heads (about 2.1M parameters), L 256, batch 16, STEPS steps
 # (default 300, i.e. 1.23M training tokens, 1.2 epochs), cosine learning rate 1e-3 with 50 warm-up
 # steps. MD4 is trained without time input (--time-cond 0; absorbing diffusion needs none), so that
-# cached ancestral sampling can reuse network outputs while nothing changes.
+# cached ancestral sampling can reuse network outputs while nothing changes; md4-linear-timecond is
+# the same model with the noise-level input, for comparison.
 #
 # Phase 2 (sample): N samples (default 4) of 256 characters from every diffusion model with each
 # sampler that fits it, at 64, 256 and 1024 steps, one seed; each set scored under the AR model
@@ -25,15 +26,18 @@ nsamp=${N:-4}
 data=${SHAKESPEARE:-../shared/data/tinyshakespeare_input.txt.xz}
 net="--data $data --d-model 192 --n-head 6 --cond-dim 64 --n-layer 4 --seq-len 256 --batch 16 --steps $steps --lr 1e-3 --warmup 50 --val-every 100 --val-sequences 128 --val-batch 32 --threads 2 --seed 0"
 ev="--sequences 512 --batch 32 --threads 2"
-models="${MODELS:-ar md4-linear sedd-absorbing cedd-absorbing cedd-roulette genmd4}"
+all="ar md4-linear md4-linear-timecond sedd-absorbing cedd-absorbing cedd-roulette genmd4"
+models="${MODELS:-$all}"
 
 train() {
-  local i=0 r
+  local i n r
   for r in $models; do
-    i=$((i + 1))
+    i=0
+    for n in $all; do i=$((i + 1)); [ "$n" = "$r" ] && break; done   # table order: position in $all
     case $r in
       ar)             a="--objective ar" e="" ;;
       md4-linear)     a="--objective md4 --schedule linear --time-cond 0" e="--md4-steps 100" ;;
+      md4-linear-timecond) a="--objective md4 --schedule linear" e="--md4-steps 100" ;;
       sedd-absorbing) a="--objective sedd --generator absorbing" e="" ;;
       cedd-absorbing) a="--objective cedd --generator absorbing" e="" ;;
       cedd-roulette)  a="--objective cedd --generator roulette --p-m 0.95" e="" ;;
@@ -49,6 +53,7 @@ samplers_of() {
   case $1 in
     ar)             echo "ar" ;;
     md4-linear)     echo "md4 md4-cached euler" ;;
+    md4-linear-timecond) echo "md4" ;;
     sedd-absorbing) echo "euler analytic" ;;
     cedd-absorbing) echo "md4 euler analytic" ;;
     cedd-roulette)  echo "euler analytic" ;;
