@@ -69,9 +69,10 @@ sample_one() {  # model sampler steps
   if [ -f "$res/run.json" ] && [ "${FORCE:-0}" != 1 ]; then echo "== $m.$s.$k: done already"; return; fi
   mkdir -p "$res"
   # md4-cached skips a step only when no row of the batch changes: one sample per batch makes its
-  # count the per-sample network evaluations
+  # count the per-sample network evaluations. Every sampler of that model runs with one sample
+  # per batch, so that md4 and md4-cached draw the same samples (the seeds follow the batch).
   local batch=$nsamp
-  [ "$s" = md4-cached ] && batch=1
+  [ "$m" = md4-linear ] && batch=1
   local scmd="$bin sample -c $ck --sampler $s --steps $k --n $nsamp --batch $batch --seed 0 --threads 2 --quiet -o $res/samples.jsonl"
   local gcmd="$bin eval --samples $res/samples.jsonl --ar $ar --threads 2 --json $res/genppl.jsonl"
   echo "== $m.$s.$k: $scmd"
