@@ -48,14 +48,16 @@ train() {
   done
 }
 
-# samplers that fit each model (md4-cached reuses outputs of the time-independent MD4 network)
+# samplers that fit each model (md4-cached reuses outputs of the time-independent MD4 network;
+# uniformization simulates the reverse chain exactly, --steps being its number of intervals: its
+# network evaluations do not depend on them, about 2,500 per batch here, so it runs on one model)
 samplers_of() {
   case $1 in
     ar)             echo "ar" ;;
     md4-linear)     echo "md4 md4-cached euler" ;;
     md4-linear-timecond) echo "md4" ;;
     sedd-absorbing) echo "euler analytic" ;;
-    cedd-absorbing) echo "md4 euler analytic" ;;
+    cedd-absorbing) echo "md4 euler analytic uniformization" ;;
     cedd-roulette)  echo "euler analytic" ;;
     genmd4)         echo "genmd4" ;;
   esac
