@@ -48,7 +48,8 @@ Output, for each group found (or each of --groups that is present):
   RESULTS, skipped when missing): OUT/<group>_genppl.md (generative perplexity and network
   evaluations per model, sampler and step count), OUT/<group>_genppl.png (generative perplexity
   against steps) and OUT/<group>_samples.md (a sample of every model and sampler); see genppl.py.
-  With --embed, their blocks are '<!-- table: <group>-genppl -->' and '<group>-samples'.
+  With --embed, the table's block is '<!-- table: <group>-genppl -->' (the samples page is linked,
+  not embedded).
 
 Errors exit 2 with "report.py: error: ..." on stderr: the results directory missing, a run
 directory without metrics.jsonl, malformed JSON (file:line), a non-numeric or non-finite value a
@@ -503,7 +504,7 @@ def main(argv=None):
             sets = genppl.load_sets(args.samples, args.results, g, names)
             ref = genppl.reference_ppl(args.results, g)
             outputs = [("%s_genppl.md" % g, genppl.genppl_table(g, sets, ref), g + "-genppl"),
-                       ("%s_samples.md" % g, genppl.samples_md(g, sets), g + "-samples")]
+                       ("%s_samples.md" % g, genppl.samples_md(g, sets), None)]
             for name, content, block in outputs:
                 path = os.path.join(args.out, name)
                 try:
@@ -512,7 +513,7 @@ def main(argv=None):
                 except OSError as e:
                     raise ReportError("%s: cannot write: %s" % (path, e))
                 print(path)
-                if args.embed:
+                if args.embed and block:
                     embed_table(args.embed, block, content)
                     print("%s: table %s" % (args.embed, block))
             png = os.path.join(args.out, "%s_genppl.png" % g)
