@@ -176,6 +176,7 @@ def genppl_plot(group, sets, ref, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(10, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
@@ -184,14 +185,19 @@ def genppl_plot(group, sets, ref, out):
     for s in sets:
         if s.model != "ar":
             curves.setdefault((s.model, s.sampler), []).append(s)
+    # colour by model, marker and line style by sampler
+    models = distinct(m for m, _ in curves)
+    samplers = distinct(k for _, k in curves)
+    styles = ["-", "--", "-.", ":"]
     handles = []
-    for i, ((model, sampler), ss) in enumerate(curves.items()):
+    for (model, sampler), ss in curves.items():
         ss.sort(key=lambda s: s.steps)
+        i, j = models.index(model), samplers.index(sampler)
         handles.append(ax.errorbar(
             [s.steps for s in ss], [s.ppl for s in ss],
             yerr=[s.ppl_se or 0.0 for s in ss], color=colors[i % len(colors)],
-            marker=markers[(i // len(colors)) % len(markers)], markersize=4, capsize=2.5,
-            linewidth=1.3, label="%s / %s" % (model, sampler)))
+            marker=markers[j % len(markers)], linestyle=styles[j % len(styles)], markersize=4.5,
+            capsize=2.5, linewidth=1.3, label="%s / %s" % (model, sampler)))
     for s in sets:
         if s.model == "ar":
             handles.append(ax.axhline(s.ppl, color="0.25", linestyle="--", linewidth=1.2,
@@ -202,6 +208,13 @@ def genppl_plot(group, sets, ref, out):
                                   label="validation text"))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(sorted({s.steps for s in sets if s.model != "ar"}))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    lo, hi = ax.get_ylim()
+    ax.set_yticks([v for v in (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500,
+                               700, 1000) if lo <= v <= hi])
     ax.set_title("%s: generative perplexity under the AR model vs sampling steps" % group)
     ax.set_xlabel("sampling steps")
     ax.set_ylabel("generative perplexity")
