@@ -9,6 +9,12 @@
 # experiments/results/GROUP/RUN/. Skips a run whose results already exist unless FORCE=1.
 # Environment: DISCDIFF (the program; default build/apps/discdiff).
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
+if [ $# -ne 5 ]; then
+  echo "usage: $(basename "$0") GROUP RUN ORDER \"TRAIN ARGS\" \"EVAL ARGS\" (see --help)" >&2; exit 2
+fi
 group=$1 run=$2 order=$3 train_args=$4 eval_args=$5
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

@@ -17,6 +17,12 @@
 # The AR model's own samples are the reference. PHASES="train sample" selects phases;
 # FORCE=1 redoes recorded work.
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
+if [ $# -gt 0 ]; then
+  echo "$(basename "$0"): takes no arguments (settings come from the environment; see --help)" >&2; exit 2
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"

@@ -5,6 +5,12 @@
 # validation every 100 steps on 256 windows; final bounds on 1024 validation windows.
 # About 1-2 minutes per run on 2 idle cores (genmd4: two network passes per step).
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
+if [ $# -gt 0 ]; then
+  echo "$(basename "$0"): takes no arguments (settings come from the environment; see --help)" >&2; exit 2
+fi
 here=$(dirname "$0")
 net="--d-model 64 --cond-dim 32 --n-layer 3 --seq-len 64 --batch 32 --steps 1200 --lr 3e-3 --val-every 100 --threads 2 --seed 0"
 ev="--sequences 1024 --batch 64 --threads 2"

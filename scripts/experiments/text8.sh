@@ -7,6 +7,12 @@
 # genmd4 runs two network passes per step (its two masked draws), so it gets twice the compute;
 # RUNS="md4-linear-2x genmd4-half" adds the two equal-compute comparisons (not in the default list).
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
+if [ $# -gt 0 ]; then
+  echo "$(basename "$0"): takes no arguments (settings come from the environment; see --help)" >&2; exit 2
+fi
 here=$(dirname "$0")
 steps=${STEPS:-600}
 data=${TEXT8:-../shared/data/text8_prefix_12549840.xz}
