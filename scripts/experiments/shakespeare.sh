@@ -14,8 +14,10 @@
 # (`discdiff eval --samples --ar`: generative perplexity) and recorded with its network-evaluation
 # count and wall time in experiments/samples/shakespeare/<model>.<sampler>.<steps>/
 # (samples.jsonl, genppl.jsonl, run.json); scripts/experiments/report.py tabulates and plots them.
-# The AR model's own samples are the reference. PHASES="train sample" selects phases;
-# FORCE=1 redoes recorded work.
+# The AR model's own samples are the reference.
+# Environment: PHASES ("train sample"), MODELS (default: all seven), STEPS (300), N (4),
+# SAMPLE_STEPS ("64 256 1024"), SHAKESPEARE (the corpus), DISCDIFF (the program), FORCE=1
+# (redo recorded work).
 set -euo pipefail
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
