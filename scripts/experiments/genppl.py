@@ -27,8 +27,8 @@ Output for each group:
 import math
 import os
 
-from report_io import (ReportError, distinct, fmt_duration, md_cell, number, read_json,
-                       read_jsonl, text)
+from report_io import (ReportError, distinct, finish_figure, fmt_duration, md_cell, number,
+                       read_json, read_jsonl, text)
 
 
 class SampleSet:
@@ -109,7 +109,8 @@ def _model_order(results, group, model):
 
 def load_sets(samples, results, group, names):
     sets = [SampleSet(group, n, os.path.join(samples, group, n)) for n in names]
-    sets.sort(key=lambda s: (_model_order(results, group, s.model), s.model, s.sampler, s.steps))
+    order = {m: _model_order(results, group, m) for m in {s.model for s in sets}}
+    sets.sort(key=lambda s: (order[s.model], s.model, s.sampler, s.steps))
     return sets
 
 
@@ -219,13 +220,4 @@ def genppl_plot(group, sets, ref, out):
     ax.set_xlabel("sampling steps")
     ax.set_ylabel("generative perplexity")
     ax.grid(True, which="both", alpha=0.3)
-    if handles:
-        ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  borderaxespad=0.0)
-    fig.subplots_adjust(left=0.08, right=0.74, top=0.92, bottom=0.11)
-    try:
-        fig.savefig(out, dpi=120, format="png")
-    except OSError as e:
-        raise ReportError("%s: cannot write: %s" % (out, e))
-    finally:
-        plt.close(fig)
+    finish_figure(fig, ax, handles, out)

@@ -63,8 +63,8 @@ import os
 import sys
 
 import genppl
-from report_io import (ReportError, distinct, fmt_duration, md_cell, number, read_json,
-                       read_jsonl, text)
+from report_io import (ReportError, distinct, finish_figure, fmt_duration, md_cell, number,
+                       read_json, read_jsonl, text, write_text)
 
 PROG = "report.py"
 
@@ -397,18 +397,9 @@ def plot(group, runs, out):
     ax.set_xlabel("training tokens")
     ax.set_ylabel("validation bound (bits per token)")
     ax.grid(True, alpha=0.3)
-    if handles:
-        ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  borderaxespad=0.0)
-    else:
+    if not handles:
         ax.text(0.5, 0.5, "no validation events", transform=ax.transAxes, ha="center", va="center")
-    fig.subplots_adjust(left=0.08, right=0.74, top=0.92, bottom=0.11)
-    try:
-        fig.savefig(out, dpi=120, format="png")
-    except OSError as e:
-        raise ReportError("%s: cannot write: %s" % (out, e))
-    finally:
-        plt.close(fig)
+    finish_figure(fig, ax, handles, out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -485,37 +476,31 @@ def main(argv=None):
             os.makedirs(args.out, exist_ok=True)
         except OSError as e:
             raise ReportError("%s: cannot create the output directory: %s" % (args.out, e))
+
+        def emit(name, content):
+            path = os.path.join(args.out, name)
+            write_text(path, content)
+            print(path)
+
+        def embed(block, content):
+            if args.embed:
+                embed_table(args.embed, block, content)
+                print("%s: table %s" % (args.embed, block))
+
         for g, runs in loaded.items():
-            md = os.path.join(args.out, "%s_table.md" % g)
             content = table(g, runs)
-            try:
-                with open(md, "w", encoding="utf-8") as f:
-                    f.write(content)
-            except OSError as e:
-                raise ReportError("%s: cannot write: %s" % (md, e))
-            print(md)
+            emit("%s_table.md" % g, content)
             png = os.path.join(args.out, "%s_bounds.png" % g)
             plot(g, runs, png)
             print(png)
-            if args.embed:
-                embed_table(args.embed, g, content)
-                print("%s: table %s" % (args.embed, g))
+            embed(g, content)
         for g, names in genppl.discover_sets(args.samples, wanted).items():
             sets = genppl.load_sets(args.samples, args.results, g, names)
             ref = genppl.reference_ppl(args.results, g)
-            outputs = [("%s_genppl.md" % g, genppl.genppl_table(g, sets, ref), g + "-genppl"),
-                       ("%s_samples.md" % g, genppl.samples_md(g, sets), None)]
-            for name, content, block in outputs:
-                path = os.path.join(args.out, name)
-                try:
-                    with open(path, "w", encoding="utf-8") as f:
-                        f.write(content)
-                except OSError as e:
-                    raise ReportError("%s: cannot write: %s" % (path, e))
-                print(path)
-                if args.embed and block:
-                    embed_table(args.embed, block, content)
-                    print("%s: table %s" % (args.embed, block))
+            content = genppl.genppl_table(g, sets, ref)
+            emit("%s_genppl.md" % g, content)
+            embed(g + "-genppl", content)
+            emit("%s_samples.md" % g, genppl.samples_md(g, sets))
             png = os.path.join(args.out, "%s_genppl.png" % g)
             genppl.genppl_plot(g, sets, ref, png)
             print(png)

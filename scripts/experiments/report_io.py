@@ -98,3 +98,27 @@ def distinct(values):
         if v is not None and v not in out:
             out.append(v)
     return out
+
+
+def write_text(path, content):
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+    except OSError as e:
+        raise ReportError("%s: cannot write: %s" % (path, e))
+
+
+def finish_figure(fig, ax, handles, out):
+    """The legend (if any handles) right of the axes, the layout of every report plot, the PNG
+    written to `out` (1200 x 600 pixels at 120 dpi for a 10 x 5 in figure); closes the figure."""
+    import matplotlib.pyplot as plt
+    if handles:
+        ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
+    fig.subplots_adjust(left=0.08, right=0.74, top=0.92, bottom=0.11)
+    try:
+        fig.savefig(out, dpi=120, format="png")
+    except OSError as e:
+        raise ReportError("%s: cannot write: %s" % (out, e))
+    finally:
+        plt.close(fig)
