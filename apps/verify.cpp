@@ -380,7 +380,7 @@ void theorem_checks(const Problem& p, const ExactBounds& r, double exit_closed_f
         0.0, kTolExact);
   if (p.denoiser == DenoiserKind::exact && p.start.weight == 0.0) {
     double m = 0.0;
-    for (std::size_t x = 0; x < r.p_eps.size(); ++x) m = std::max(m, std::abs(r.p_eps[x] - r.q_eps[x]));
+    for (std::size_t x = 0; x < r.p_eps.size(); ++x) m = max_or_nan(m, std::abs(r.p_eps[x] - r.q_eps[x]));
     add(out, p, Kind::identity, "exact denoiser q = p", "exact: max_x |q_eps - p_eps| = 0", m, 0.0,
         kTolExact);
     add(out, p, Kind::identity, "exact denoiser KL = 0", "exact: KL(p_eps||q_eps) = 0", r.kl_eps, 0.0,
@@ -502,8 +502,8 @@ void run_md4(const Problem& p, const VerifyOptions& o, std::vector<Check>& out) 
           add(out, p, Kind::bound, "MD4 L_2T <= L_T", fmt("MD4: L_%d <= L_%d", T, p.md4_steps[k - 1]),
               d.total, prev, kTolBound);
       }
-      min_over = std::min(min_over, d.total - c.total);
-      if (k > 0) max_rise = std::max(max_rise, d.total - prev);
+      min_over = -max_or_nan(-min_over, -(d.total - c.total));
+      if (k > 0) max_rise = max_or_nan(max_rise, d.total - prev);
       prev = d.total;
     }
     if (!mono) {
@@ -604,9 +604,11 @@ app::Table checks_table(const std::vector<Check>& cs) {
 }
 
 app::Table summary_table(const std::vector<Check>& cs) {
+  // NaN-aware: a NaN gap (or an error row) makes max |gap| and the range NaN, never a clean
+  // figure (std::max(worst, NaN) would return worst and hide it).
   struct Agg {
     Kind kind;
-    int n = 0, failed = 0;
+    int n = 0, failed = 0, nan = 0;
     double worst = 0, lo = 1e300, hi = -1e300;
   };
   std::vector<std::string> order;
@@ -620,9 +622,10 @@ app::Table summary_table(const std::vector<Check>& cs) {
     ++a.n;
     if (!c.pass()) ++a.failed;
     const double g = c.gap();
-    a.worst = std::max(a.worst, std::abs(g));
-    a.lo = std::min(a.lo, g);
-    a.hi = std::max(a.hi, g);
+    if (std::isnan(g)) ++a.nan;
+    a.worst = max_or_nan(a.worst, std::abs(g));
+    a.lo = -max_or_nan(-a.lo, -g);
+    a.hi = max_or_nan(a.hi, g);
   }
   app::Table t({"check", "kind", "count", "failed", "max |gap|", "gap range"},
                {false, false, true, true, true, false});
@@ -632,8 +635,9 @@ app::Table summary_table(const std::vector<Check>& cs) {
                        : a.kind == Kind::bound       ? "bound (slack)"
                        : a.kind == Kind::statistical ? "Monte Carlo (4 SE)"
                                                      : "info";
+    const std::string nan_note = a.nan ? fmt(" (%d NaN)", a.nan) : std::string();
     t.add({f, kind, std::to_string(a.n), a.kind == Kind::info ? "-" : std::to_string(a.failed),
-           fmt("%.2e", a.worst), fmt("[%.3e, %.3e]", a.lo, a.hi)});
+           fmt("%.2e", a.worst) + nan_note, fmt("[%.3e, %.3e]", a.lo, a.hi)});
   }
   return t;
 }

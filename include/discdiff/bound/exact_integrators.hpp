@@ -6,6 +6,11 @@
 //                      controller: a step is accepted when max_j |err_j| / (atol + rtol max(|y_j|,
 //                      |y_new_j|)) <= 1, and the next step is h * clamp(0.9 err^{-1/5}, 0.2, 5)
 //                      (no growth right after a rejection). Integrates forwards or backwards.
+//                      Optional per-component absolute tolerances, and a count of leading
+//                      components that must stay >= 0 (probabilities): a trial step whose stage
+//                      or result leaves the non-negative orthant there is rejected and shrunk
+//                      (step-size control, never a clamp). A non-finite value in a derivative or
+//                      a trial result is an error naming the component (never skipped).
 //   rk4_step           one classical RK4 step (the spec 7.1 recipe: slopes at t, t + h/2, t + h).
 //   simpson_weights    composite Simpson weights on K + 1 equispaced nodes (K even).
 //   QuadVec<M> and integrate_vector
@@ -22,6 +27,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +44,12 @@ struct OdeOptions {
   double atol = 1e-13;
   double initial_step = 0.0;  ///< |h0|; 0 picks 1e-3 |t1 - t0|
   long max_steps = 1000000;
+  /// Per-component absolute tolerances (size y.size()); empty: `atol` for every component.
+  /// A tiny value (e.g. 1e-300) makes the control relative in that component.
+  std::vector<double> atol_per_component = {};
+  /// The first `nonnegative` components must stay >= 0: a trial step that makes one of them
+  /// negative (in a stage or in the result) is rejected and retried with h / 4.
+  std::size_t nonnegative = 0;
 };
 
 /// What dormand_prince45 did.
@@ -46,9 +59,44 @@ struct OdeStats {
   long evaluations = 0;
 };
 
+namespace detail_ode {
+
+inline std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+/// Throws std::runtime_error naming the first non-finite entry of v (what: "derivative", ...).
+inline void require_finite_vector(const std::vector<double>& v, const char* what, double t) {
+  for (std::size_t j = 0; j < v.size(); ++j)
+    if (!std::isfinite(v[j]))
+      throw std::runtime_error(std::string("discdiff::exact::dormand_prince45: non-finite ") + what +
+                               " in component " + std::to_string(j) + " (value " + num(v[j]) +
+                               ") at t = " + num(t));
+}
+
+/// True when every one of the first m entries of v is >= 0.
+inline bool leading_nonnegative(const std::vector<double>& v, std::size_t m) {
+  for (std::size_t j = 0; j < m; ++j)
+    if (v[j] < 0.0) return false;
+  return true;
+}
+
+}  // namespace detail_ode
+
+/// max(a, b) that propagates a NaN in either argument (std::max(a, NaN) returns a, which would
+/// hide a NaN in a running maximum).
+inline double max_or_nan(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::quiet_NaN();
+  return a > b ? a : b;
+}
+
 /// Integrate y' = f(t, y) from t0 to t1 (either direction) in place. f has the signature
 /// void f(double t, const std::vector<double>& y, std::vector<double>& dydt).
-/// Throws std::runtime_error if the step size underflows or max_steps is exceeded.
+/// Throws std::runtime_error if the step size underflows, max_steps is exceeded, or a derivative
+/// or trial value is not finite (the message names the component); std::invalid_argument on
+/// inconsistent options or a non-finite initial value.
 template <class F>
 OdeStats dormand_prince45(F&& f, double t0, double t1, std::vector<double>& y,
                           const OdeOptions& opt = {}) {
@@ -69,6 +117,21 @@ OdeStats dormand_prince45(F&& f, double t0, double t1, std::vector<double>& y,
 
   OdeStats st;
   const std::size_t n = y.size();
+  if (!opt.atol_per_component.empty() && opt.atol_per_component.size() != n)
+    throw std::invalid_argument("discdiff::exact::dormand_prince45: atol_per_component has " +
+                                std::to_string(opt.atol_per_component.size()) +
+                                " entries for " + std::to_string(n) + " components");
+  if (opt.nonnegative > n)
+    throw std::invalid_argument("discdiff::exact::dormand_prince45: nonnegative = " +
+                                std::to_string(opt.nonnegative) + " > " + std::to_string(n) +
+                                " components");
+  for (std::size_t j = 0; j < n; ++j)
+    if (!std::isfinite(y[j]))
+      throw std::invalid_argument("discdiff::exact::dormand_prince45: initial value of component " +
+                                  std::to_string(j) + " is not finite");
+  if (!detail_ode::leading_nonnegative(y, opt.nonnegative))
+    throw std::invalid_argument(
+        "discdiff::exact::dormand_prince45: a component declared non-negative starts negative");
   if (t0 == t1) return st;
   const double dir = t1 > t0 ? 1.0 : -1.0;
   const double span = std::abs(t1 - t0);
@@ -76,6 +139,7 @@ OdeStats dormand_prince45(F&& f, double t0, double t1, std::vector<double>& y,
   std::vector<double> k1(n), k2(n), k3(n), k4(n), k5(n), k6(n), k7(n), tmp(n), ynew(n);
   f(t0, y, k1);
   ++st.evaluations;
+  detail_ode::require_finite_vector(k1, "derivative", t0);
   double t = t0;
   bool last_rejected = false;
   while (dir * (t1 - t) > 0) {
@@ -84,49 +148,80 @@ OdeStats dormand_prince45(F&& f, double t0, double t1, std::vector<double>& y,
                                std::to_string(opt.max_steps) + " steps");
     if (h > std::abs(t1 - t)) h = std::abs(t1 - t);
     const double hs = dir * h;
-    for (std::size_t j = 0; j < n; ++j) tmp[j] = y[j] + hs * a21 * k1[j];
-    f(t + c2 * hs, tmp, k2);
-    for (std::size_t j = 0; j < n; ++j) tmp[j] = y[j] + hs * (a31 * k1[j] + a32 * k2[j]);
-    f(t + c3 * hs, tmp, k3);
-    for (std::size_t j = 0; j < n; ++j)
-      tmp[j] = y[j] + hs * (a41 * k1[j] + a42 * k2[j] + a43 * k3[j]);
-    f(t + c4 * hs, tmp, k4);
-    for (std::size_t j = 0; j < n; ++j)
-      tmp[j] = y[j] + hs * (a51 * k1[j] + a52 * k2[j] + a53 * k3[j] + a54 * k4[j]);
-    f(t + c5 * hs, tmp, k5);
-    for (std::size_t j = 0; j < n; ++j)
-      tmp[j] = y[j] + hs * (a61 * k1[j] + a62 * k2[j] + a63 * k3[j] + a64 * k4[j] + a65 * k5[j]);
-    const double tnew = (h == std::abs(t1 - t)) ? t1 : t + hs;
-    f(tnew, tmp, k6);
-    for (std::size_t j = 0; j < n; ++j)
-      ynew[j] = y[j] + hs * (b1 * k1[j] + b3 * k3[j] + b4 * k4[j] + b5 * k5[j] + b6 * k6[j]);
-    f(tnew, ynew, k7);
-    st.evaluations += 6;
-    double err = 0.0;
-    for (std::size_t j = 0; j < n; ++j) {
-      const double ej = hs * (e1 * k1[j] + e3 * k3[j] + e4 * k4[j] + e5 * k5[j] + e6 * k6[j] +
-                              e7 * k7[j]);
-      const double sc = opt.atol + opt.rtol * std::max(std::abs(y[j]), std::abs(ynew[j]));
-      err = std::max(err, std::abs(ej) / sc);
-    }
-    if (!std::isfinite(err))
-      throw std::runtime_error("discdiff::exact::dormand_prince45: non-finite error estimate at t = " +
-                               std::to_string(t));
-    if (err <= 1.0) {
-      t = tnew;
-      y.swap(ynew);
-      k1.swap(k7);  // first same as last
-      ++st.accepted;
-      double fac = err > 0 ? 0.9 * std::pow(err, -0.2) : 5.0;
-      fac = std::min(5.0, std::max(0.2, fac));
-      if (last_rejected) fac = std::min(1.0, fac);
-      h *= fac;
-      last_rejected = false;
-    } else {
+    const std::size_t m = opt.nonnegative;
+    // A stage that leaves the non-negative orthant: reject before evaluating f there.
+    auto reject_negative = [&]() {
       ++st.rejected;
-      h *= std::max(0.2, 0.9 * std::pow(err, -0.2));
+      h *= 0.25;
       last_rejected = true;
-    }
+    };
+    do {  // one trial step; `break` abandons it (rejected above)
+      for (std::size_t j = 0; j < n; ++j) tmp[j] = y[j] + hs * a21 * k1[j];
+      if (!detail_ode::leading_nonnegative(tmp, m)) { reject_negative(); break; }
+      f(t + c2 * hs, tmp, k2);
+      ++st.evaluations;
+      detail_ode::require_finite_vector(k2, "derivative", t + c2 * hs);
+      for (std::size_t j = 0; j < n; ++j) tmp[j] = y[j] + hs * (a31 * k1[j] + a32 * k2[j]);
+      if (!detail_ode::leading_nonnegative(tmp, m)) { reject_negative(); break; }
+      f(t + c3 * hs, tmp, k3);
+      ++st.evaluations;
+      detail_ode::require_finite_vector(k3, "derivative", t + c3 * hs);
+      for (std::size_t j = 0; j < n; ++j)
+        tmp[j] = y[j] + hs * (a41 * k1[j] + a42 * k2[j] + a43 * k3[j]);
+      if (!detail_ode::leading_nonnegative(tmp, m)) { reject_negative(); break; }
+      f(t + c4 * hs, tmp, k4);
+      ++st.evaluations;
+      detail_ode::require_finite_vector(k4, "derivative", t + c4 * hs);
+      for (std::size_t j = 0; j < n; ++j)
+        tmp[j] = y[j] + hs * (a51 * k1[j] + a52 * k2[j] + a53 * k3[j] + a54 * k4[j]);
+      if (!detail_ode::leading_nonnegative(tmp, m)) { reject_negative(); break; }
+      f(t + c5 * hs, tmp, k5);
+      ++st.evaluations;
+      detail_ode::require_finite_vector(k5, "derivative", t + c5 * hs);
+      for (std::size_t j = 0; j < n; ++j)
+        tmp[j] = y[j] + hs * (a61 * k1[j] + a62 * k2[j] + a63 * k3[j] + a64 * k4[j] + a65 * k5[j]);
+      if (!detail_ode::leading_nonnegative(tmp, m)) { reject_negative(); break; }
+      {
+        const double tnew = (h == std::abs(t1 - t)) ? t1 : t + hs;
+        f(tnew, tmp, k6);
+        ++st.evaluations;
+        detail_ode::require_finite_vector(k6, "derivative", tnew);
+        for (std::size_t j = 0; j < n; ++j)
+          ynew[j] = y[j] + hs * (b1 * k1[j] + b3 * k3[j] + b4 * k4[j] + b5 * k5[j] + b6 * k6[j]);
+        detail_ode::require_finite_vector(ynew, "trial value", tnew);
+        if (!detail_ode::leading_nonnegative(ynew, m)) { reject_negative(); break; }
+        f(tnew, ynew, k7);
+        ++st.evaluations;
+        detail_ode::require_finite_vector(k7, "derivative", tnew);
+        double err = 0.0;
+        for (std::size_t j = 0; j < n; ++j) {
+          const double ej = hs * (e1 * k1[j] + e3 * k3[j] + e4 * k4[j] + e5 * k5[j] + e6 * k6[j] +
+                                  e7 * k7[j]);
+          const double aj = opt.atol_per_component.empty() ? opt.atol : opt.atol_per_component[j];
+          const double sc = aj + opt.rtol * std::max(std::abs(y[j]), std::abs(ynew[j]));
+          err = max_or_nan(err, std::abs(ej) / sc);
+        }
+        if (!std::isfinite(err))
+          throw std::runtime_error(
+              "discdiff::exact::dormand_prince45: non-finite error estimate at t = " +
+              std::to_string(t) + " (a zero tolerance scale?)");
+        if (err <= 1.0) {
+          t = tnew;
+          y.swap(ynew);
+          k1.swap(k7);  // first same as last
+          ++st.accepted;
+          double fac = err > 0 ? 0.9 * std::pow(err, -0.2) : 5.0;
+          fac = std::min(5.0, std::max(0.2, fac));
+          if (last_rejected) fac = std::min(1.0, fac);
+          h *= fac;
+          last_rejected = false;
+        } else {
+          ++st.rejected;
+          h *= std::max(0.2, 0.9 * std::pow(err, -0.2));
+          last_rejected = true;
+        }
+      }
+    } while (false);
     if (h < 1e-14 * span)
       throw std::runtime_error("discdiff::exact::dormand_prince45: step size underflow at t = " +
                                std::to_string(t));
@@ -191,7 +286,7 @@ struct QuadVec {
   friend QuadVec operator*(double s, QuadVec a) { return a * s; }
   friend double abs(const QuadVec& a) {
     double m = 0.0;
-    for (double x : a.v) m = std::max(m, std::abs(x));
+    for (double x : a.v) m = max_or_nan(m, std::abs(x));  // a NaN component gives NaN
     return m;
   }
 };

@@ -65,6 +65,11 @@ struct ExactOptions {
   double quad_tol = 1e-12;   ///< adaptive: relative tolerance of the Gauss-Kronrod integrals
   unsigned quad_depth = 12;  ///< adaptive: maximum bisection depth
   OdeOptions ode{1e-10, 1e-14, 0.0, 1000000};  ///< adaptive: reverse ODE tolerances
+  /// adaptive: absolute tolerance of the q components of the reverse ODE (ode.atol applies to
+  /// the I_corr component only). The default makes the control relative in every state, so a
+  /// probability of 1e-30 is resolved to rtol like one of 0.5 (docs/math/bounds.md); trial steps
+  /// that make a q component negative are rejected.
+  double q_atol = 1e-300;
   int grid_intervals = 1200;  ///< log_grid: K (even)
   bool richardson = false;    ///< log_grid: also run K/2 and report the difference
 };
@@ -163,6 +168,14 @@ double correction_integrand(const ExactEvaluator<Gen, Den>& E,
       const double py = sl.p[static_cast<std::size_t>(ed.target[kk])];
       if (py == 0) continue;
       const double sq = q[ed.target[kk]] / q[x];
+      if (!(sq >= 0) || std::isnan(sq))  // q(y) = 0 < p(y) would be a legitimate +inf below
+        throw std::runtime_error(
+            "discdiff::exact::compute_exact_bounds: reverse marginal ratio q(y)/q(x) = " +
+            discdiff::detail::format_value(sq) + " (q(y) = " +
+            discdiff::detail::format_value(q[ed.target[kk]]) +
+            ", q(x) = " + discdiff::detail::format_value(q[x]) + ", states x = " +
+            std::to_string(x) + ", y = " + std::to_string(ed.target[kk]) +
+            ") where p(y) > 0: the Theorem A correction needs q > 0 (assumption A5)");
       c.add(ed.forward_rate[kk] * py * score_entropy_divergence(sq, double(ev.score[kk])) / sq);
     }
   }
@@ -203,7 +216,14 @@ ExactBounds bounds_adaptive(const ExactEvaluator<Gen, Den>& E, double u_min, dou
   auto g = [&](double v) {
     const double u = std::exp(v);
     ++evals;
-    return data_integrands(E, E.evaluate(u)) * u;
+    const QuadVec<kData> val = data_integrands(E, E.evaluate(u)) * u;
+    for (std::size_t k = 0; k < kData; ++k)
+      if (std::isnan(val[k]))  // +inf is a legitimate value (a zero model score)
+        throw std::runtime_error("discdiff::exact::compute_exact_bounds: integrand " +
+                                 std::to_string(k) + " (0 I_SE, 1 I_ent, 2 I_sp, 3 I_exit, 4 I_bar, "
+                                 "5 I_J1) is NaN at u = " +
+                                 discdiff::detail::format_value(u));
+    return val;
   };
   const QuadResult<kData> qr = integrate_vector<kData>(g, v0, v1, opt.quad_tol, opt.quad_depth);
   r.i_se = qr.value[kSE];
@@ -225,7 +245,11 @@ ExactBounds bounds_adaptive(const ExactEvaluator<Gen, Den>& E, double u_min, dou
     for (std::size_t x = 0; x < S; ++x) dy[x] = -u * gq[x];
     dy[S] = u * correction_integrand(E, ev, yy.data());
   };
-  const OdeStats st = dormand_prince45(rhs, v1, v0, y, opt.ode);
+  OdeOptions ode = opt.ode;
+  ode.atol_per_component.assign(S + 1, opt.q_atol);
+  ode.atol_per_component[S] = opt.ode.atol;
+  ode.nonnegative = S;
+  const OdeStats st = dormand_prince45(rhs, v1, v0, y, ode);
   r.i_corr = -y[S];
   y.pop_back();
   r.ode_steps = st.accepted;
@@ -295,7 +319,7 @@ inline double max_change(const ExactBounds& a, const ExactBounds& b) {
                              {a.nll_eps, b.nll_eps},   {a.i_exit, b.i_exit},
                              {a.thmC_rhs, b.thmC_rhs}, {a.i_corr, b.i_corr}};
   double m = 0.0;
-  for (const auto& p : pairs) m = std::max(m, std::abs(p[0] - p[1]));
+  for (const auto& p : pairs) m = max_or_nan(m, std::abs(p[0] - p[1]));
   return m;
 }
 
@@ -319,6 +343,7 @@ ExactBounds compute_exact_bounds(const ExactForward<Gen>& fwd, const Den& denois
   if (opt.method == ExactMethod::adaptive) {
     require_positive(where, "quad_tol", opt.quad_tol);
     require_positive(where, "ode.rtol", opt.ode.rtol);
+    require_positive(where, "q_atol", opt.q_atol);
     return detail_bounds::bounds_adaptive(E, u_min, u_max, qT, opt);
   }
   const int K = opt.grid_intervals;
