@@ -34,6 +34,7 @@ struct EvalArgs {
   std::uint64_t seed = 1;
   std::vector<int> md4_steps;
   bool j_bounds = false;
+  bool verbose = false;
   bool raw = false;
   std::string samples;
   std::string ar;
@@ -107,6 +108,57 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
   return j;
 }
 
+/// --verbose: the J1/J2 estimators in detail (bound/monte_carlo.hpp), recomputed with the options
+/// of evaluate_bounds (same seed, so the same draws): the reported J2 = J1hat + E H(p_{eps|0}),
+/// the direct estimate J2hat, their paired difference against its exact expectation.
+void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vector<int>& x0,
+                    std::int64_t num, std::int64_t L, const EvalOptions& eo, nlohmann::json& results,
+                    const EvalArgs& a) {
+  ScoreBoundOptions so;
+  so.batch_size = eo.batch;
+  so.passes = eo.passes;
+  so.seed = eo.seed;
+  so.time_sampling = parse_time_sampling(p.config().time_sampling);
+  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
+  so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
+  so.output_size = net.config().vocab_out;
+  so.log_score_head = p.is_sedd();
+  NetModel model{&p, &net};
+  const ScoreBoundEstimate e = std::visit(
+      [&](const auto& g) { return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so); },
+      p.generator());
+  const double l2 = std::log(2.0), Ld = double(L);
+  auto line = [&](const char* name, const McEstimate& m) {
+    std::cout << "    " << name << std::string(20 - std::string(name).size(), ' ')
+              << fmt(m.bits_per_token()) << " +- " << fmt(m.bits_per_token_se()) << " bits/token\n";
+  };
+  std::cout << "  J1/J2 estimators (eps = " << so.eps << ", u in [" << fmt(e.u_eps) << ", "
+            << fmt(e.u_1) << "]):\n";
+  line("j1", e.j1);
+  line("j2 = j1 + EH", e.j2);
+  line("j2 direct", e.j2_direct);
+  line("j2 direct - j1", e.gap);
+  std::cout << "    EH = E H(p_eps|0)    " << fmt(e.expected_gap / Ld / l2)
+            << " bits/token (exact; the expectation of j2 direct - j1)\n"
+            << "    constants (nats/seq): prior KL " << fmt(e.prior_kl) << ", reference CE "
+            << fmt(e.reference_ce) << ", exit integral " << fmt(e.exit_integral) << "\n";
+  nlohmann::json j;
+  j["event"] = "eval_j_detail";
+  j["checkpoint"] = a.checkpoint;
+  j["split"] = a.split;
+  j["sequences"] = num;
+  j["j1_bpc"] = e.j1.bits_per_token();
+  j["j1_bpc_se"] = e.j1.bits_per_token_se();
+  j["j2_bpc"] = e.j2.bits_per_token();
+  j["j2_bpc_se"] = e.j2.bits_per_token_se();
+  j["j2_direct_bpc"] = e.j2_direct.bits_per_token();
+  j["j2_direct_bpc_se"] = e.j2_direct.bits_per_token_se();
+  j["gap_bpc"] = e.gap.bits_per_token();
+  j["gap_bpc_se"] = e.gap.bits_per_token_se();
+  j["expected_gap_bpc"] = e.expected_gap / Ld / l2;
+  results.push_back(j);
+}
+
 int run_eval(const EvalArgs& a) {
   set_threads(a.threads);
   nlohmann::json results = nlohmann::json::array();
@@ -172,6 +224,13 @@ int run_eval(const EvalArgs& a) {
       j["ppl_se"] = b.est.perplexity_se();
       results.push_back(j);
     }
+    bool has_j = false;
+    for (const auto& b : reps) has_j = has_j || b.name == "j1" || b.name == "j2";
+    if (a.verbose && has_j) {
+      EvalOptions ej = eo;
+      ej.md4_steps = 0;
+      print_j_detail(p, net, x0, num, L, ej, results, a);
+    }
     if (corpus.source) {
       const double hw = corpus.window_entropy_bits(L);
       std::cout << "  source entropy: " << fmt(hw) << " bits/token per " << L << "-window (rate "
@@ -216,6 +275,9 @@ const RegisterCommand reg{
                       "md4: also the discrete-time ELBO with T steps (several values allowed)")
            ->check(CLI::Range(1, 1 << 24));
        sub.add_flag("--j-bounds", a->j_bounds, "md4: also J1 and J2 from the posterior logits");
+       sub.add_flag("--verbose,-v", a->verbose,
+                    "J1/J2 in detail: J2 = J1 + E H(p_eps|0) beside the direct J2 estimate and "
+                    "the paired J2 - J1 (recomputed with the same draws)");
        sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
        sub.add_option("--samples", a->samples, "JSONL samples (discdiff sample --out) to score")
            ->check(CLI::ExistingFile);

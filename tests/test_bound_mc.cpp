@@ -58,7 +58,11 @@ void check_score_bounds(const Gen& gen, const Sched& sched, double eps, std::uin
   CHECK(mc.j1.batches == 256);
   check_within(mc.j1, ex.j1, "J1");
   check_within(mc.j2, ex.j2, "J2");
+  check_within(mc.j2_direct, ex.j2, "J2 direct");
   check_within(mc.gap, ex.j2 - ex.j1, "J2 - J1");
+  // J2 = J1hat + EH: the same standard error as J1 (issue 13 part 3).
+  CHECK(mc.j2.std_error == mc.j1.std_error);
+  CHECK(mc.j2.mean == doctest::Approx(mc.j1.mean + mc.expected_gap).epsilon(1e-14));
   // spec 6.6: E[J2hat - J1hat] = E H(p_{eps|0}) = L H(P_{u_eps}[., a]) (closed form vs enumeration).
   CHECK(std::abs(mc.expected_gap - ex.eh_eps) <= 1e-12);
   // The constants are those of the exact computation (q_T = reference).
@@ -145,6 +149,7 @@ TEST_CASE("mc: with the exact denoiser the J1 integrand is exact in expectation 
   const auto mc = estimate_score_bounds(gen, sched, ExactModel<AbsorbingGenerator<double>, ExactDenoiser>(fwd, {}), x0, 2, opt);
   check_within(mc.j1, ex.j1, "J1 (exact denoiser)");
   check_within(mc.j2, ex.j2, "J2 (exact denoiser)");
+  check_within(mc.j2_direct, ex.j2, "J2 direct (exact denoiser)");
   check_within(mc.gap, ex.eh_eps, "J2 - J1 (exact denoiser)");
 }
 
@@ -204,12 +209,13 @@ TEST_CASE("mc: the PBRC code convention drops the prior, the reference CE and th
     const auto ex = estimate_score_bounds(gen, sched, ExactModel<AbsorbingGenerator<double>, decltype(den)>(fwd, den), x0, 2, opt);
     opt.convention = BoundConvention::pbrc_code;
     const auto pb = estimate_score_bounds(gen, sched, ExactModel<AbsorbingGenerator<double>, decltype(den)>(fwd, den), x0, 2, opt);
-    // Same draws: J1_code = (J1 - L KL_prior)/(1 - eps); J2_code = (J2 - CE_ref + X_exit)/(1 - eps) - L (1 - eps).
+    // Same draws: J1_code = (J1 - L KL_prior)/(1 - eps); J2_code = (J2hat - CE_ref + X_exit)/(1 - eps)
+    // - L (1 - eps), with the direct J2hat (the exact convention reports J2 = J1hat + EH).
     CHECK(pb.prior_kl == 0.0);
     CHECK(pb.reference_ce == 0.0);
     CHECK(pb.j1.mean == doctest::Approx((ex.j1.mean - ex.prior_kl) / (1 - eps)).epsilon(1e-12));
     CHECK(pb.j2.mean ==
-          doctest::Approx((ex.j2.mean - ex.reference_ce + ex.exit_integral) / (1 - eps) - 2 * (1 - eps))
+          doctest::Approx((ex.j2_direct.mean - ex.reference_ce + ex.exit_integral) / (1 - eps) - 2 * (1 - eps))
               .epsilon(1e-12));
   }
   {

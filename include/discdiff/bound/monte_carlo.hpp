@@ -19,6 +19,11 @@
 //                              scores by score/probs_to_score.hpp logits_to_score (spec 4.1-4.2).
 //   Both estimates come from the same draws, so J2hat - J1hat (paired) is reported as well: its
 //   expectation is L H(P_{sbar(eps)}[., a]) exactly (spec 6.6), whatever the data and the model.
+//   The reported J2 (exact convention) is therefore J1hat + L H(P_{sbar(eps)}[., a]): the direct
+//   estimate J2hat with the paired difference as a control variate of known mean,
+//   J2hat - (J2hat - J1hat - E[J2hat - J1hat]); same expectation, J1's standard error, and
+//   J2 >= J1 in every report. J2hat itself is kept as `j2_direct` (a check: the two must agree
+//   within their errors). The PBRC convention has no such identity: there j2 = j2_direct.
 //
 // MD4 ELBO on [t0, t1] (absorbing generator; V = N, or N + 1 with the MASK logit ignored):
 //   continuous  l = (t1 - t0) w(t) sum_{i: x_t^i = MASK} -log mu^i(x_0^i) + L_recon + L_prior,
@@ -179,6 +184,10 @@ struct McOptions {
   int passes = 1;                ///< times every sequence is noised (fresh draws each pass)
   std::uint64_t seed = 0;
   TimeSampling time_sampling = TimeSampling::antithetic;
+  /// Density of t on the time range (time_sampling.hpp): the default mask_power mixture makes
+  /// every estimator here finite-variance for every shipped schedule (docs/math/bounds.md);
+  /// uniform is the public codes' t ~ U[t0, t1] (kept for comparison and reproduction).
+  TimeProposal time_proposal = TimeProposal::mask_power;
 };
 
 /// Options of estimate_score_bounds.
@@ -195,7 +204,10 @@ struct ScoreBoundOptions : McOptions {
 /// Result of estimate_score_bounds (nats per sequence for the constants).
 struct ScoreBoundEstimate {
   McEstimate j1;            ///< SEDD bound (with K), spec 6.5 / 8.3
-  McEstimate j2;            ///< PBRC bound (without K), spec 6.4 / 8.4
+  /// PBRC bound (without K), spec 6.4 / 8.4. Exact convention: J1hat + expected_gap (same draws
+  /// as j1, same standard error); PBRC code convention: the direct estimate (= j2_direct).
+  McEstimate j2;
+  McEstimate j2_direct;     ///< the direct estimate J2hat (file comment), kept as a check
   McEstimate gap;           ///< J2hat - J1hat from the same draws
   double prior_kl = 0;      ///< L KL_prior (J1 constant)
   double reference_ce = 0;  ///< L CE_ref (J2 constant)
@@ -408,7 +420,12 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
   std::vector<T> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
   std::vector<T> ek(static_cast<std::size_t>(B * L)), eb(ek.size());
   BatchMeanAccumulator acc1, acc2, accg;
-  const double jac = exact ? 1.0 - eps : 1.0;
+  const TimeProposalMap<Sched> prop(sched, T(eps), T(1), opt.time_proposal);
+  const bool uniform_t = prop.kind() == TimeProposal::uniform;
+  // The integral over t in [eps, 1] is estimated as integrand(t) / f(t). The PBRC code averages
+  // over t ~ U[eps, 1] without the (1 - eps) Jacobian: its weight is (1/f(t)) / (1 - eps) (1 for
+  // the uniform proposal).
+  std::vector<double> jac(tau.size());
   const bool exit_per_sample = !exact && detail::mc::pbrc_exit_per_sample(gen);
   for (int pass = 0; pass < opt.passes; ++pass) {
     for (std::int64_t k = 0; k < nb; ++k) {
@@ -417,9 +434,11 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
       const int* x0b = x0 + k * B * L;
       sample_unit_times(opt.time_sampling, opt.seed, kMcTimeStream, batch, rows, tau.data());
       for (std::int64_t r = 0; r < rows; ++r) {
-        t[r] = map_unit_time(tau[r], T(eps), T(1));
+        t[r] = prop.time(tau[r]);
         u[r] = sched.sigma_bar(t[r]);
         sig[r] = sched.sigma(t[r]);
+        const double inv_f = static_cast<double>(prop.inverse_density(t[r]));
+        jac[r] = exact ? inv_f : (uniform_t ? 1.0 : inv_f / (1.0 - eps));
       }
       forward_corrupt_raw(exec, gen, x0b, rows, L, u.data(), xt.data(), opt.seed,
                           kMcForwardStream + static_cast<std::uint32_t>(batch));
@@ -435,10 +454,11 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
           a1.add(static_cast<double>(ek[r * L + l]));
           a2.add(static_cast<double>(eb[r * L + l]));
         }
-        const double w = jac * static_cast<double>(sig[r]);
-        const double exit_r = exit_per_sample
-                                  ? detail::mc::pbrc_exit(gen, L, eps, static_cast<double>(sig[r]))
-                                  : res.exit_integral;
+        const double w = jac[r] * static_cast<double>(sig[r]);
+        const double exit_r =
+            exit_per_sample
+                ? jac[r] * detail::mc::pbrc_exit(gen, L, eps, static_cast<double>(sig[r]))
+                : res.exit_integral;
         const double j1 = res.prior_kl + w * a1.value();
         const double j2 = res.reference_ce + w * a2.value() - exit_r;
         s1.add(j1);
@@ -451,8 +471,13 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
     }
   }
   res.j1 = acc1.estimate(L);
-  res.j2 = acc2.estimate(L);
+  res.j2_direct = acc2.estimate(L);
   res.gap = accg.estimate(L);
+  res.j2 = res.j2_direct;
+  if (exact) {  // J2 = J1 + E H(p_{eps|0}) (spec 6.6): J1's draws plus the exact entropy term
+    res.j2 = res.j1;
+    res.j2.mean = res.j1.mean + res.expected_gap;
+  }
   if (exit_per_sample) res.exit_integral = std::numeric_limits<double>::quiet_NaN();
   return res;
 }
@@ -508,6 +533,7 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
   std::vector<T> out(static_cast<std::size_t>(B * L * V)), grad(out.size());
   std::vector<T> pos(static_cast<std::size_t>(B * L)), row(static_cast<std::size_t>(B));
   BatchMeanAccumulator acc;
+  const TimeProposalMap<Sched> prop(sched, t0, t1, opt.time_proposal);
   for (int pass = 0; pass < opt.passes; ++pass) {
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::uint64_t batch = static_cast<std::uint64_t>(pass) * nb + k;
@@ -516,8 +542,8 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
       sample_unit_times(opt.time_sampling, opt.seed, kMcTimeStream, batch, rows, tau.data());
       for (std::int64_t r = 0; r < rows; ++r) {
         if (opt.steps == 0) {
-          t[r] = map_unit_time(tau[r], t0, t1);
-          w[r] = (t1 - t0) * sched.elbo_weight(t[r]);
+          t[r] = prop.time(tau[r]);
+          w[r] = prop.inverse_density(t[r]) * sched.elbo_weight(t[r]);
         } else {
           const int i = md4_discrete_step(tau[r], opt.steps, Md4DiscreteVariant::code);
           const T ti = i == opt.steps ? t1 : t0 + (t1 - t0) * T(i) / T(opt.steps);

@@ -16,11 +16,29 @@
 // t = 0 exactly (tau = 0 with t0 = 0; probability ~ 2^-53 per draw) is moved to
 // (t1 - t0) 2^-54, half a lattice step of the generator, since the ELBO weights are singular or
 // infinite at t = 0 (spec 11).
+//
+// TimeProposal / TimeProposalMap: importance sampling in t (docs/math/bounds.md, "Time proposal
+// and finite variance"). The unit draw tau (any scheme above) is mapped through the inverse CDF
+// of a proposal density f on [t0, t1], and the estimators multiply the integrand by 1/f(t):
+//   uniform     f = 1/(t1 - t0): t = map_unit_time(tau, t0, t1), weight t1 - t0 (the public codes).
+//   mask_power  the defensive mixture f = (1/2)/(t1 - t0) + (1/2) q m^{q-1} m'/(m1^q - m0^q),
+//               q = 1/4, with m(t) = 1 - alpha_t = 1 - e^{-sbar(t)} (the masking /
+//               corruption probability scale), m' = -alpha' = elbo_weight(t) m(t), m0 = m(t0),
+//               m1 = m(t1): half the draws uniform in t, half uniform in m^{1/4}. The second half
+//               absorbs the 1/m singularity of the per-sample weights (masking probability m,
+//               weight ~ 1/m): the per-sample second moment is ~ int m^{-q} dm and the fourth
+//               ~ int m^{-3q} dm, both finite for q = 1/4 (so the batch standard error is itself
+//               a finite-variance estimate); the uniform half bounds the weight everywhere by
+//               2 (t1 - t0), twice the uniform proposal's. The inverse CDF is solved by bisection
+//               to the last bit (F is strictly increasing), so a lattice in tau stays a lattice in
+//               F and the antithetic property is kept.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "../core/config.hpp"
 #include "../core/random.hpp"
@@ -77,5 +95,98 @@ DD_HD T map_unit_time(T tau, T t0, T t1) {
   const T t = t0 + (t1 - t0) * tau;
   return t > T(0) ? t : (t1 - t0) * T(5.5511151231257827e-17);
 }
+
+/// Proposal densities of the diffusion time (file comment).
+enum class TimeProposal {
+  uniform,     ///< t uniform on [t0, t1] (the public codes)
+  mask_power   ///< 1/2 uniform in t, 1/2 uniform in m^{1/4} (m = 1 - alpha_t); the default
+};
+
+/// The exponent q of the mask_power proposal (uniform in m^q).
+inline constexpr double kTimeProposalPower = 0.25;
+
+inline const char* time_proposal_name(TimeProposal p) {
+  return p == TimeProposal::uniform ? "uniform" : "mask_power";
+}
+
+/// t(tau) and the importance weight 1/f(t) of a TimeProposal for one schedule on [t0, t1]
+/// (host; the schedule needs one_minus_alpha and elbo_weight). See the file comment.
+template <class Sched>
+class TimeProposalMap {
+ public:
+  using T = typename Sched::value_type;
+
+  TimeProposalMap(const Sched& sched, T t0, T t1, TimeProposal kind)
+      : sched_(&sched), t0_(t0), t1_(t1), kind_(kind) {
+    const char* where = "discdiff::TimeProposalMap";
+    if (!(t1 > t0))
+      throw std::invalid_argument(std::string(where) + ": needs t1 > t0 (t0 = " +
+                                  std::to_string(double(t0)) + ", t1 = " + std::to_string(double(t1)) + ")");
+    if (kind_ == TimeProposal::uniform) return;
+    const double q = kTimeProposalPower;
+    const double m0 = double(sched.one_minus_alpha(t0)), m1 = double(sched.one_minus_alpha(t1));
+    if (std::isnan(m0) || std::isnan(m1) || !(m0 >= 0.0) || !(m1 <= 1.0))
+      throw std::invalid_argument(std::string(where) + ": 1 - alpha is not in [0, 1] at the end "
+                                  "points (t0, t1) = (" + std::to_string(double(t0)) + ", " +
+                                  std::to_string(double(t1)) + ")");
+    m0q_ = std::pow(m0, q);
+    dm_ = std::pow(m1, q) - m0q_;
+    // A schedule whose 1 - alpha does not move on [t0, t1]: nothing to absorb, uniform draws.
+    if (!(dm_ > 0.0)) kind_ = TimeProposal::uniform;
+  }
+
+  TimeProposal kind() const { return kind_; }
+
+  /// The time of unit draw tau in [0, 1): the inverse CDF of the proposal (never 0: a draw at
+  /// t = 0 is moved as in map_unit_time, or to the smallest normal T for the mixtures; never t1).
+  T time(T tau) const {
+    if (kind_ == TimeProposal::uniform) return map_unit_time(tau, t0_, t1_);
+    const double target = double(tau);
+    T lo = t0_, hi = t1_;
+    for (int it = 0; it < 4000; ++it) {
+      const T mid = lo + (hi - lo) / T(2);
+      if (!(mid > lo && mid < hi)) break;
+      if (cdf(mid) < target) lo = mid;
+      else hi = mid;
+    }
+    T t = (cdf(hi) - target <= target - cdf(lo)) ? hi : lo;
+    if (!(t < t1_)) t = lo;
+    return t > T(0) ? t : std::numeric_limits<T>::min();
+  }
+
+  /// 1/f(t): the factor the integrand is multiplied by (t1 - t0 for the uniform proposal).
+  /// Throws std::runtime_error if the density is not positive and finite (a schedule value NaN).
+  T inverse_density(T t) const {
+    if (kind_ == TimeProposal::uniform) return t1_ - t0_;
+    const double q = kTimeProposalPower;
+    const double span = double(t1_) - double(t0_);
+    double f = kUniformShare / span;
+    const double m = double(sched_->one_minus_alpha(t));
+    // d(m^q)/dt = q m^{q-1} m', m' = -alpha' = elbo_weight m: q m^q elbo_weight.
+    if (m > 0.0) f += (1.0 - kUniformShare) * q * std::pow(m, q) * double(sched_->elbo_weight(t)) / dm_;
+    if (!(f > 0.0) || !std::isfinite(f))
+      throw std::runtime_error("discdiff::TimeProposalMap: proposal density " + std::to_string(f) +
+                               " at t = " + std::to_string(double(t)) +
+                               " (the schedule is not finite there)");
+    return T(1.0 / f);
+  }
+
+  /// The proposal CDF F(t) on [t0, t1].
+  double cdf(T t) const {
+    const double span = double(t1_) - double(t0_);
+    const double u = (double(t) - double(t0_)) / span;
+    if (kind_ == TimeProposal::uniform) return u;
+    const double q = kTimeProposalPower;
+    const double m = double(sched_->one_minus_alpha(t));
+    return kUniformShare * u + (1.0 - kUniformShare) * (std::pow(m > 0.0 ? m : 0.0, q) - m0q_) / dm_;
+  }
+
+ private:
+  const Sched* sched_;
+  T t0_, t1_;
+  TimeProposal kind_;
+  static constexpr double kUniformShare = 0.5;  ///< the defensive (uniform in t) half
+  double m0q_ = 0.0, dm_ = 0.0;
+};
 
 }  // namespace discdiff
