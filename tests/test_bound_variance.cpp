@@ -94,6 +94,9 @@ void check_calibrated(const ZStats& z, const std::string& what, int max_beyond4)
   CAPTURE(z.pooled);
   CAPTURE(z.beyond4);
   CAPTURE(z.mean_se);
+  if (full_size())  // the acceptance run prints its figures (docs/math/bounds.md)
+    MESSAGE(what << ": rms z " << z.rms << ", mean z " << z.mean << ", beyond 4 SE " << z.beyond4
+                 << ", mean SE " << z.mean_se);
   CHECK(z.rms >= 0.8);
   CHECK(z.rms <= 1.2);
   CHECK(z.beyond4 <= max_beyond4);
@@ -201,6 +204,7 @@ TEST_CASE("mc variance: the proposal does not raise the standard error of the li
   const ZStats b = md4_family(LinearSchedule<double>(), 1e-7, 0, TimeProposal::uniform, 31);
   CAPTURE(a.mean_se);
   CAPTURE(b.mean_se);
+  if (full_size()) MESSAGE("S-LIN-MD4 mean SE: mask_power " << a.mean_se << ", uniform " << b.mean_se);
   CHECK(a.mean_se <= b.mean_se);
 }
 
@@ -214,6 +218,10 @@ TEST_CASE("mc variance: with t uniform the S-POLY-MD4(0.5) ELBO has no finite va
   CAPTURE(b.rms);
   CAPTURE(a.mean_se);
   CAPTURE(b.mean_se);
+  if (full_size())
+    MESSAGE("S-POLY-MD4(0.5): mask_power rms z " << a.rms << ", mean SE " << a.mean_se
+                                                 << "; uniform rms z " << b.rms << ", beyond 4 SE "
+                                                 << b.beyond4 << ", mean SE " << b.mean_se);
   CHECK(a.mean_se < b.mean_se);
 }
 
@@ -247,6 +255,23 @@ TEST_CASE("mc variance: the mask_power proposal CDF is inverted exactly and its 
     check(LogLinearSchedule<double>(), 1e-4, 1.0, kind);
     check(RouletteLogLinearSchedule<double>(0.7), 1e-4, 1.0, kind);
   }
+  // Long sequences: the power share is beta = min(1/2, 4/L) on m < 1/L, so the weight 1/f never
+  // exceeds (t1 - t0)/(1 - beta), the uniform proposal's up to 1/(1 - beta) (L = 64: 16/15).
+  for (std::int64_t L : {1, 8, 64, 1024}) {
+    CAPTURE(L);
+    const LinearSchedule<double> lin;
+    const TimeProposalMap<LinearSchedule<double>> m(lin, 0.0, 1.0, TimeProposal::mask_power, L);
+    const double beta = std::min(0.5, 4.0 / double(L));
+    for (double tau : {1e-9, 1e-4, 0.01, 0.2, 0.5, 0.9, 0.999}) {
+      const double t = m.time(tau);
+      CHECK(std::abs(m.cdf(t) - tau) <= 1e-12);
+      CHECK(m.inverse_density(t) <= 1.0 / (1.0 - beta) * (1 + 1e-12));
+    }
+    if (L >= 8) CHECK(m.inverse_density(0.5) == doctest::Approx(1.0 / (1.0 - beta)).epsilon(1e-12));
+  }
+  CHECK_THROWS_AS(TimeProposalMap<LinearSchedule<double>>(LinearSchedule<double>(), 0.0, 1.0,
+                                                          TimeProposal::mask_power, 0),
+                  std::invalid_argument);
   // The uniform proposal is the old map.
   const LinearSchedule<double> lin;
   const TimeProposalMap<LinearSchedule<double>> u(lin, 0.2, 1.0, TimeProposal::uniform);

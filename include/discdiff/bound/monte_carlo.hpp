@@ -420,7 +420,7 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
   std::vector<T> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
   std::vector<T> ek(static_cast<std::size_t>(B * L)), eb(ek.size());
   BatchMeanAccumulator acc1, acc2, accg;
-  const TimeProposalMap<Sched> prop(sched, T(eps), T(1), opt.time_proposal);
+  const TimeProposalMap<Sched> prop(sched, T(eps), T(1), opt.time_proposal, L);
   const bool uniform_t = prop.kind() == TimeProposal::uniform;
   // The integral over t in [eps, 1] is estimated as integrand(t) / f(t). The PBRC code averages
   // over t ~ U[eps, 1] without the (1 - eps) Jacobian: its weight is (1/f(t)) / (1 - eps) (1 for
@@ -533,7 +533,7 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
   std::vector<T> out(static_cast<std::size_t>(B * L * V)), grad(out.size());
   std::vector<T> pos(static_cast<std::size_t>(B * L)), row(static_cast<std::size_t>(B));
   BatchMeanAccumulator acc;
-  const TimeProposalMap<Sched> prop(sched, t0, t1, opt.time_proposal);
+  const TimeProposalMap<Sched> prop(sched, t0, t1, opt.time_proposal, L);
   for (int pass = 0; pass < opt.passes; ++pass) {
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::uint64_t batch = static_cast<std::uint64_t>(pass) * nb + k;

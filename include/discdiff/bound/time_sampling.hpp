@@ -21,19 +21,24 @@
 // and finite variance"). The unit draw tau (any scheme above) is mapped through the inverse CDF
 // of a proposal density f on [t0, t1], and the estimators multiply the integrand by 1/f(t):
 //   uniform     f = 1/(t1 - t0): t = map_unit_time(tau, t0, t1), weight t1 - t0 (the public codes).
-//   mask_power  the defensive mixture f = (1/2)/(t1 - t0) + (1/2) q m^{q-1} m'/(m1^q - m0^q),
-//               q = 1/4, with m(t) = 1 - alpha_t = 1 - e^{-sbar(t)} (the masking /
-//               corruption probability scale), m' = -alpha' = elbo_weight(t) m(t), m0 = m(t0),
-//               m1 = m(t1): half the draws uniform in t, half uniform in m^{1/4}. The second half
-//               absorbs the 1/m singularity of the per-sample weights (masking probability m,
-//               weight ~ 1/m): the per-sample second moment is ~ int m^{-q} dm and the fourth
-//               ~ int m^{-3q} dm, both finite for q = 1/4 (so the batch standard error is itself
-//               a finite-variance estimate); the uniform half bounds the weight everywhere by
-//               2 (t1 - t0), twice the uniform proposal's. The inverse CDF is solved by bisection
-//               to the last bit (F is strictly increasing), so a lattice in tau stays a lattice in
-//               F and the antithetic property is kept.
+//   mask_power  the defensive mixture f = (1 - beta)/(t1 - t0) + beta q m^{q-1} m' 1{m < m*}/(m*^q - m0^q)
+//               with m(t) = 1 - alpha_t = 1 - e^{-sbar(t)} (the masking / corruption probability
+//               scale), m' = -alpha' = elbo_weight(t) m(t), m0 = m(t0), q = 1/4, and for
+//               sequences of L tokens m* = min(m(t1), 1/L), beta = min(1/2, 1/(q L)): a share
+//               beta of the draws uniform in m^q on [m0, m*], the rest uniform in t. The power
+//               part absorbs the 1/m singularity of the per-sample weights where fewer than one
+//               token is masked on average (masking probability m per token, weight ~ 1/m): the
+//               per-sample second moment there is ~ int m^{-q} dm and the fourth ~ int m^{-3q}
+//               dm, both finite for q = 1/4, so the batch standard error is itself a finite-
+//               variance estimate. For long sequences beta is small (1/16 at L = 64) and the
+//               weight in the bulk is within 1/(1 - beta) of the uniform proposal's, so nothing
+//               is lost where the uniform proposal was already good (for the linear schedule
+//               the two densities meet continuously at m*). The inverse CDF is solved by
+//               bisection to the last bit (F is strictly increasing), so a lattice in tau stays
+//               a lattice in F and the antithetic property is kept.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -99,7 +104,7 @@ DD_HD T map_unit_time(T tau, T t0, T t1) {
 /// Proposal densities of the diffusion time (file comment).
 enum class TimeProposal {
   uniform,     ///< t uniform on [t0, t1] (the public codes)
-  mask_power   ///< 1/2 uniform in t, 1/2 uniform in m^{1/4} (m = 1 - alpha_t); the default
+  mask_power   ///< uniform in t, plus a share uniform in m^{1/4} at small m = 1 - alpha_t; default
 };
 
 /// The exponent q of the mask_power proposal (uniform in m^q).
@@ -116,9 +121,14 @@ class TimeProposalMap {
  public:
   using T = typename Sched::value_type;
 
-  TimeProposalMap(const Sched& sched, T t0, T t1, TimeProposal kind)
+  /// length: tokens per sequence L (>= 1), which sets the share and the range of the power
+  /// component (file comment).
+  TimeProposalMap(const Sched& sched, T t0, T t1, TimeProposal kind, std::int64_t length = 1)
       : sched_(&sched), t0_(t0), t1_(t1), kind_(kind) {
     const char* where = "discdiff::TimeProposalMap";
+    if (length < 1)
+      throw std::invalid_argument(std::string(where) + ": length = " + std::to_string(length) +
+                                  " (must be >= 1)");
     if (!(t1 > t0))
       throw std::invalid_argument(std::string(where) + ": needs t1 > t0 (t0 = " +
                                   std::to_string(double(t0)) + ", t1 = " + std::to_string(double(t1)) + ")");
@@ -129,8 +139,11 @@ class TimeProposalMap {
       throw std::invalid_argument(std::string(where) + ": 1 - alpha is not in [0, 1] at the end "
                                   "points (t0, t1) = (" + std::to_string(double(t0)) + ", " +
                                   std::to_string(double(t1)) + ")");
+    const double L = double(length);
+    mstar_ = std::min(m1, 1.0 / L);
+    share_ = std::min(0.5, 1.0 / (q * L));
     m0q_ = std::pow(m0, q);
-    dm_ = std::pow(m1, q) - m0q_;
+    dm_ = std::pow(mstar_, q) - m0q_;
     // A schedule whose 1 - alpha does not move on [t0, t1]: nothing to absorb, uniform draws.
     if (!(dm_ > 0.0)) kind_ = TimeProposal::uniform;
   }
@@ -160,10 +173,11 @@ class TimeProposalMap {
     if (kind_ == TimeProposal::uniform) return t1_ - t0_;
     const double q = kTimeProposalPower;
     const double span = double(t1_) - double(t0_);
-    double f = kUniformShare / span;
+    double f = (1.0 - share_) / span;
     const double m = double(sched_->one_minus_alpha(t));
-    // d(m^q)/dt = q m^{q-1} m', m' = -alpha' = elbo_weight m: q m^q elbo_weight.
-    if (m > 0.0) f += (1.0 - kUniformShare) * q * std::pow(m, q) * double(sched_->elbo_weight(t)) / dm_;
+    // d(m^q)/dt = q m^{q-1} m', m' = -alpha' = elbo_weight m: q m^q elbo_weight (for m < m*).
+    if (m > 0.0 && m < mstar_)
+      f += share_ * q * std::pow(m, q) * double(sched_->elbo_weight(t)) / dm_;
     if (!(f > 0.0) || !std::isfinite(f))
       throw std::runtime_error("discdiff::TimeProposalMap: proposal density " + std::to_string(f) +
                                " at t = " + std::to_string(double(t)) +
@@ -177,15 +191,16 @@ class TimeProposalMap {
     const double u = (double(t) - double(t0_)) / span;
     if (kind_ == TimeProposal::uniform) return u;
     const double q = kTimeProposalPower;
-    const double m = double(sched_->one_minus_alpha(t));
-    return kUniformShare * u + (1.0 - kUniformShare) * (std::pow(m > 0.0 ? m : 0.0, q) - m0q_) / dm_;
+    const double m = std::min(double(sched_->one_minus_alpha(t)), mstar_);
+    return (1.0 - share_) * u + share_ * (std::pow(m > 0.0 ? m : 0.0, q) - m0q_) / dm_;
   }
 
  private:
   const Sched* sched_;
   T t0_, t1_;
   TimeProposal kind_;
-  static constexpr double kUniformShare = 0.5;  ///< the defensive (uniform in t) half
+  double share_ = 0.5;  ///< beta: the power component's share (the rest is uniform in t)
+  double mstar_ = 1.0;  ///< m*: the power component lives on m in [m0, m*]
   double m0q_ = 0.0, dm_ = 0.0;
 };
 
