@@ -410,9 +410,8 @@ ExactOptions exact_options(const VerifyOptions& o) {
 // J_ref = J - CE(p_T, q_T) + L CE_ref per token. J1 and J2 depend on the schedule only through
 // the u range, so the time draws may use any schedule with the same end points: S-GEO(u_min,
 // u_max) on [0, 1], i.e. u log-uniform, which is importance sampling for the 1/u-type ratios
-// near u_min. (With S-LOGLIN, u ~ t is uniform near 0 and the K(r) and r log s terms are
-// heavy-tailed, r ~ 1/u with probability ~ u: the batch standard error is then unreliable; see
-// docs/math/bounds.md.)
+// near u_min; the estimators' own time proposal (bound/time_sampling.hpp, mask_power) comes on
+// top. MC J2 is J1hat + EH (J1's draws and standard error); MC J2 direct is the direct J2hat.
 template <class Gen, class Den>
 void mc_score_checks(const Problem& p, const Gen& gen, const ExactForward<Gen>& fwd, const Den& den,
                      const ExactBounds& r, const VerifyOptions& o, std::vector<Check>& out) {
@@ -674,7 +673,8 @@ void write_markdown(const std::string& path, const VerifyOptions& o, const std::
     << "`tol` is the tolerance (|gap| <= tol for an identity, gap >= -tol for a bound). `MC` rows\n"
     << "compare a Monte Carlo estimate (lhs; bound/monte_carlo.hpp, antithetic time lattice, batches\n"
     << "of 64, " << o.mc_sequences << " sequences x_0 ~ p_0) with the exact value (rhs); their tol is 4 standard\n"
-    << "errors. `info` rows are observations, not checks. All values are in nats per sequence.\n\n"
+    << "errors. `info` rows are observations, not checks. All values are in nats per sequence.\n"
+    << "Other seeds and larger problem sets: `verification_seeds.md`.\n\n"
     << "Tolerances: printed 7.2 values " << fmt("%.0e", kTolTable) << "; Theorem A, Theorem C and the exit identities "
     << fmt("%.0e", kTolIdentity) << "; J2 = J1 + EH and the MD4 ELBO = J1 + L_recon " << fmt("%.0e", kTolJ1J2)
     << "; exact-denoiser checks " << fmt("%.0e", kTolExact) << "; numerical slack on bounds "

@@ -135,8 +135,11 @@ SAMPLE)
   grep -q "generative perplexity of 6 samples" genppl.txt || fail "genppl output: $(cat genppl.txt)"
   # eval on the test split with the discrete-time ELBO and J bounds; info.
   "$bin" eval -c m/checkpoint.safetensors --split test --sequences 64 --batch 16 --md4-steps 8 \
-    --j-bounds --json ev.jsonl > ev.txt || fail "eval md4"
+    --j-bounds --verbose --json ev.jsonl > ev.txt || fail "eval md4"
   for b in elbo elbo-T8 j1 j2; do grep -q "\"bound\":\"$b\"" ev.jsonl || fail "eval lacks $b"; done
+  # --verbose: J2 = J1 + EH beside the direct estimate (docs/math/bounds.md).
+  grep -q "j2 direct" ev.txt || fail "eval --verbose lacks the direct J2"
+  grep -q '"event":"eval_j_detail"' ev.jsonl || fail "eval --verbose json lacks eval_j_detail"
   "$bin" eval -c s/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval sedd"
   "$bin" eval -c a/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval ar"
   "$bin" eval -c g/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval genmd4"
