@@ -3,10 +3,12 @@
 // sampling of 8.1, each reported in nats per sequence and per token, bits per token and
 // perplexity, with a standard error. docs/math/bounds.md has the derivations.
 //
-// Per clean sequence x_0 (length L) and one time draw t = eps + (1 - eps) tau, x_t ~ p_{t|0}:
+// Per clean sequence x_0 (length L) and one time draw t ~ f on [eps, 1] (McOptions::time_proposal,
+// bound/time_sampling.hpp: the inverse CDF of the proposal applied to the unit draw tau; f =
+// 1/(1 - eps) for TimeProposal::uniform), x_t ~ p_{t|0}:
 //
-//   J1hat(x_0) = L KL_prior + (1 - eps) sigma(t) sum_i sum_{b != x_t^i} Q[x_t^i,b] D_K(r_{i,b} || s_theta)
-//   J2hat(x_0) = L CE_ref   + (1 - eps) sigma(t) sum_i sum_{b != x_t^i} Q[x_t^i,b] (s_theta - r log s_theta)
+//   J1hat(x_0) = L KL_prior + (sigma(t)/f(t)) sum_i sum_{b != x_t^i} Q[x_t^i,b] D_K(r_{i,b} || s_theta)
+//   J2hat(x_0) = L CE_ref   + (sigma(t)/f(t)) sum_i sum_{b != x_t^i} Q[x_t^i,b] (s_theta - r log s_theta)
 //                - X_exit
 //
 //   KL_prior = prior_kl_per_token(gen, sbar(1), ref), CE_ref = reference_cross_entropy_per_token,
@@ -26,8 +28,8 @@
 //   within their errors). The PBRC convention has no such identity: there j2 = j2_direct.
 //
 // MD4 ELBO on [t0, t1] (absorbing generator; V = N, or N + 1 with the MASK logit ignored):
-//   continuous  l = (t1 - t0) w(t) sum_{i: x_t^i = MASK} -log mu^i(x_0^i) + L_recon + L_prior,
-//               t = t0 + (t1 - t0) tau, w = sched.elbo_weight
+//   continuous  l = (w(t)/f(t)) sum_{i: x_t^i = MASK} -log mu^i(x_0^i) + L_recon + L_prior,
+//               t ~ f on [t0, t1] (time proposal; uniform: 1/f = t1 - t0), w = sched.elbo_weight
 //   discrete T  k = floor(tau T) + 1, t_k = t0 + (t1 - t0) k/T, s_k = t_{k-1}:
 //               l = T ((alpha_{s_k} - alpha_{t_k})/(1 - alpha_{t_k})) sum_masked -log mu + L_recon + L_prior
 //   L_recon = L (1 - alpha(t0)) log N, L_prior = L alpha(t1) log N; the per-position cross-entropy
@@ -48,7 +50,8 @@
 // BoundConvention::pbrc_code reproduces PBRC `test_perplexity.py` instead (spec 6.7): no (1 - eps)
 // factor, no prior KL in J1, CE_ref = log N per token for uniform and 0 otherwise, and the exit
 // term uniform: (1 - 1/N) sigma(t) per position inside the average; absorbing: L (1 - eps);
-// roulette: L (1 - (1-p_m)/N)(1 - eps)/p_m (the code's "add eps - 1", d ignored).
+// roulette: L (1 - (1-p_m)/N)(1 - eps)/p_m (the code's "add eps - 1", d ignored). Its average
+// over t ~ U[eps, 1] is estimated with weight (1/f(t))/(1 - eps) under a non-uniform proposal.
 //
 // The model is any callable model(const McQuery<T>& q, T* out) that writes the q.B x q.L x V
 // outputs (row-major) for the noisy tokens q.xt at the per-row times q.t (total noise q.u); it
