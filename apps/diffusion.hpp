@@ -244,7 +244,7 @@ inline StepResult train_step(const Problem& p, TrainState& s, const std::vector<
       std::copy(x0.begin() + b * L, x0.begin() + (b + 1) * L, tok.begin() + b * L1 + 1);
     }
     const Real* logits = net.forward(tok.data(), nullptr, int(B), int(L1), &dk);
-    loss_tok = nn::causal_cross_entropy(logits, tok.data(), int(B), int(L1), N, net.dlogits());
+    loss_tok = nn::causal_cross_entropy(net.backend(), logits, tok.data(), int(B), int(L1), N, net.dlogits());
   } else if (p.is_genmd4()) {
     PerTokenPolynomialSchedule<Real> sched(s.w_raw, Real(c.eta));
     StateDependentMaskingGenerator<Real> gen(N);
@@ -321,16 +321,16 @@ inline StepResult train_step(const Problem& p, TrainState& s, const std::vector<
   net.backward();
   StepResult res;
   res.loss_per_token = loss_tok;
-  res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.grads().data(), net.num_params(), c.clip)
-                             : nn::global_norm(net.grads().data(), net.num_params());
+  res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), c.clip)
+                             : nn::global_norm(net.backend(), net.grads().data(), net.num_params());
   if (!std::isfinite(res.grad_norm))
     throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(step));
   res.lr = lr_schedule(c).at(long(step));
-  s.opt->step(net.params().data(), net.grads().data(), res.lr);
-  if (s.ema) s.ema->update(net.params().data());
+  s.opt->step(net.backend(), net.params().data(), net.grads().data(), res.lr);
+  if (s.ema) s.ema->update(net.backend(), net.params().data());
   if (p.is_genmd4() && s.w_opt && c.w_lr > 0) {
     const double wlr = c.w_lr * res.lr / c.lr;  // same warm-up and decay as the network
-    s.w_opt->step(s.w_raw.data(), grad_w.data(), wlr);
+    s.w_opt->step(net.backend(), s.w_raw.data(), grad_w.data(), wlr);
   }
   s.step = step;
   s.tokens += B * L;
@@ -387,7 +387,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
         std::copy(x0.begin() + (b0 + b) * L, x0.begin() + (b0 + b + 1) * L, tok.begin() + b * L1 + 1);
       }
       const Real* lg = net.forward(tok.data(), nullptr, int(B), int(L1));
-      const double mean_tok = nn::causal_cross_entropy(lg, tok.data(), int(B), int(L1), N, (Real*)nullptr);
+      const double mean_tok = nn::causal_cross_entropy(net.backend(), lg, tok.data(), int(B), int(L1), N, (Real*)nullptr);
       acc.add_batch(mean_tok * double(B * L), B);
     }
     out.push_back({"nll", acc.estimate(L)});

@@ -84,7 +84,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
       tok[0] = N;
       std::copy(ids.begin() + s0, ids.begin() + s0 + L, tok.begin() + 1);
       const Real* lg = net.forward(tok.data(), nullptr, 1, L + 1);
-      nll += double(nn::causal_cross_entropy(lg, tok.data(), 1, L + 1, N, (Real*)nullptr)) * L;
+      nll += double(nn::causal_cross_entropy(net.backend(), lg, tok.data(), 1, L + 1, N, (Real*)nullptr)) * L;
     }
     acc.add_batch(nll, std::int64_t(ids.size()));
     total += nll;

@@ -3,12 +3,12 @@
 // issue 5: 6 layers, d_model 256, 4 heads, d_ff 1024, L = 256, B = 16, V = 28,
 // time-conditioned. Tokens/s = B L / (seconds per step). Also the GEMM of the MLP
 // (M = 4096 tokens, K = 256, N = 1024) through OpenBLAS, Eigen with its own threads, and
-// Eigen threaded by nn::detail::gemm_eigen_mt (the fallback), in GFLOP/s.
+// Eigen threaded by nn::EigenGemm (the fallback), in GFLOP/s.
 //
 // Two modes:
 //  * Google Benchmark (default; `run_bench` runs it): BM_NnTrainStep, BM_Sgemm/{blas,eigen};
 //  * --plain [--steps S] [--warmup W] [--profile] [--gemm] [--batch B]
-//    [--parallel-min-work N] (nn::parallel_min_work()): prints one line
+//    [--parallel-min-work N] (the host backend's OpenMP min_work): prints one line
 //    `cpp tokens_per_s=... step_ms=...` (median of S steps), for bench/compare_torch.sh,
 //    and with --profile the per-phase time of forward and backward (ms per step, summed
 //    over the 6 blocks), with --gemm the GEMM GFLOP/s of both backends.
@@ -53,14 +53,18 @@ ModelConfig bench_config() {
 struct Trainer {
   ModelConfig cfg = bench_config();
   int B, L;
-  Transformer<float> net{cfg};
+  Transformer<float> net;
   AdamW<float> opt;
   std::vector<int> x0, xt;
   std::vector<unsigned char> mask;
   std::vector<float> sbar;
 
-  explicit Trainer(int batch)
-      : B(batch), L(cfg.seq_len), opt(net.num_params(), AdamWConfig{0.9, 0.999, 1e-8, 0.01}) {
+  /// min_work: the host backend's OpenMP threshold (passes below it run on one thread).
+  explicit Trainer(int batch, double min_work = kParallelMinWork)
+      : B(batch),
+        L(cfg.seq_len),
+        net(cfg, make_host_backend(0, min_work)),
+        opt(net.num_params(), AdamWConfig{0.9, 0.999, 1e-8, 0.01}) {
     net.init(7);
     // nonzero adaLN and head (as after some training), so that nothing is trivially zero
     const auto& lay = net.layout();
@@ -87,11 +91,11 @@ struct Trainer {
   float step() {
     const float* lg = net.forward(xt.data(), sbar.data(), B, L);
     const float loss =
-        masked_cross_entropy(lg, x0.data(), mask.data(), long(B) * L, cfg.vocab_out, net.dlogits());
+        masked_cross_entropy(net.backend(), lg, x0.data(), mask.data(), long(B) * L, cfg.vocab_out, net.dlogits());
     net.zero_grad();
     net.backward();
-    clip_grad_norm(net.grads().data(), net.num_params(), 1.0);
-    opt.step(net.params().data(), net.grads().data(), 3e-4);
+    clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), 1.0);
+    opt.step(net.backend(), net.params().data(), net.grads().data(), 3e-4);
     return loss;
   }
 };
@@ -117,8 +121,8 @@ double peak_rss_mb() {
 const char* gemm_backend() { return DISCDIFF_USE_BLAS ? "OpenBLAS (cblas_sgemm)" : "Eigen"; }
 
 /// GFLOP/s of C[M,N] = A[M,K] B[N,K]^T (the linear layer's forward) by one backend:
-/// 0 OpenBLAS, 1 Eigen with its own threads, 2 Eigen threaded by gemm_eigen_mt (the
-/// fallback of nn::gemm).
+/// 0 OpenBLAS, 1 Eigen with its own threads, 2 Eigen threaded by nn::EigenGemm (the
+/// fallback of nn::HostGemm).
 double gemm_gflops(int backend, int M, int N, int K, int reps) {
   std::vector<float> A(std::size_t(M) * K), Bm(std::size_t(N) * K), C(std::size_t(M) * N);
   for (std::size_t i = 0; i < A.size(); ++i) A[i] = float(i % 13) * 0.01f - 0.05f;
@@ -131,7 +135,7 @@ double gemm_gflops(int backend, int M, int N, int K, int reps) {
     }
 #endif
     if (backend == 2)
-      nn::detail::gemm_eigen_mt(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
+      nn::EigenGemm{}.gemm(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
     else
       nn::detail::gemm_eigen(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
   };
@@ -148,13 +152,14 @@ double gemm_gflops(int backend, int M, int N, int K, int reps) {
 
 int plain_main(int argc, char** argv) {
   int steps = 5, warmup = 1, batch = 16;
+  double min_work = kParallelMinWork;
   bool profile = false, gemm = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::atoi(argv[++i]);
     else if (a == "--warmup" && i + 1 < argc) warmup = std::atoi(argv[++i]);
     else if (a == "--batch" && i + 1 < argc) batch = std::atoi(argv[++i]);
-    else if (a == "--parallel-min-work" && i + 1 < argc) parallel_min_work() = std::atol(argv[++i]);
+    else if (a == "--parallel-min-work" && i + 1 < argc) min_work = std::atof(argv[++i]);
     else if (a == "--profile") profile = true;
     else if (a == "--gemm") gemm = true;
     else if (a != "--plain") {
@@ -172,9 +177,9 @@ int plain_main(int argc, char** argv) {
     const double eig = gemm_gflops(1, M, N, K, 10), eig_mt = gemm_gflops(2, M, N, K, 10);
     std::printf("gemm M=%d N=%d K=%d openblas_gflops=%.1f eigen_gflops=%.1f "
                 "eigen_our_threads_gflops=%.1f threads=%d\n",
-                M, N, K, blas, eig, eig_mt, nn::detail::max_threads());
+                M, N, K, blas, eig, eig_mt, OpenMPExecutor{}.team_size());
   }
-  Trainer tr(batch);
+  Trainer tr(batch, min_work);
   for (int i = 0; i < warmup; ++i) tr.step();
   StepProfile prof;
   if (profile) tr.net.set_profile(&prof);
@@ -197,7 +202,7 @@ int plain_main(int argc, char** argv) {
               "cpu_ms=%.1f threads=%d peak_rss_mb=%.0f activation_mb=%.0f params=%zu "
               "gflops_per_s=%.1f gemm=%s\n",
               tokens / med, 1e3 * med, 1e3 * ts.front(), tokens / cpu_med, 1e3 * cpu_med,
-              nn::detail::max_threads(), peak_rss_mb(),
+              OpenMPExecutor{}.team_size(), peak_rss_mb(),
               double(tr.net.activation_bytes()) / (1 << 20), tr.net.num_params(), flops / med * 1e-9,
               DISCDIFF_USE_BLAS ? "openblas" : "eigen");
   if (profile) {
@@ -242,7 +247,7 @@ void BM_Sgemm(benchmark::State& state, int backend) {
     else
 #endif
     if (backend == 2)
-      nn::detail::gemm_eigen_mt(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
+      nn::EigenGemm{}.gemm(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
     else
       nn::detail::gemm_eigen(false, true, M, N, K, 1.0f, A.data(), K, Bm.data(), K, 0.0f, C.data(), N);
     benchmark::DoNotOptimize(C.data());

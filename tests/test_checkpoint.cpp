@@ -270,10 +270,12 @@ app::StepResult do_step(const app::Problem& p, app::TrainState& s, const std::ve
   return app::train_step(p, s, x0, c.batch, c.seq_len, step);
 }
 
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+/// Bitwise equality of two host arrays (std::vector or host Buffer).
+template <class A, class B, class = decltype(std::declval<const A&>().data())>
+bool same_bits(const A& a, const B& b) {
+  using T = std::remove_cv_t<std::remove_pointer_t<decltype(a.data())>>;
   return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 

@@ -19,6 +19,9 @@ using namespace discdiff::nn;
 
 namespace {
 
+// The host backend with every kernel parallel (min_work 0).
+const HostBackend be = make_host_backend(0, 0);
+
 // Central differences in double: step, and the allowed |fd - analytic| <= abs + rel |analytic|.
 constexpr double kFdStep = 1e-5;
 constexpr double kFdAbs = 2e-8;
@@ -41,7 +44,8 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
 
 /// Compare analytic[i] with the central difference of loss() in x[i] for the indices
 /// [begin, end) (at most max_checks of them, evenly spaced).
-void check_fd(const std::string& what, std::vector<double>& x, const std::vector<double>& analytic,
+template <class Vec>
+void check_fd(const std::string& what, Vec& x, const std::vector<double>& analytic,
               const std::function<double()>& loss, std::size_t begin = 0,
               std::size_t end = std::size_t(-1), std::size_t max_checks = 64) {
   if (end > x.size()) end = x.size();
@@ -77,7 +81,7 @@ TEST_CASE("nn: gemm (Eigen/BLAS) matches the naive reference for every transpose
       auto A = rand_vec(std::size_t(M) * K, 1), Bm = rand_vec(std::size_t(K) * N, 2);
       auto C1 = rand_vec(std::size_t(M) * N, 3), C2 = C1;
       const int lda = ta ? M : K, ldb = tb ? K : N;
-      gemm<double>(ta, tb, M, N, K, 0.5, A.data(), lda, Bm.data(), ldb, 1.0, C1.data(), N);
+      HostGemm{}.gemm<double>(ta, tb, M, N, K, 0.5, A.data(), lda, Bm.data(), ldb, 1.0, C1.data(), N);
       gemm_naive<double>(ta, tb, M, N, K, 0.5, A.data(), lda, Bm.data(), ldb, 1.0, C2.data(), N);
       for (std::size_t i = 0; i < C1.size(); ++i) CHECK(C1[i] == doctest::Approx(C2[i]).epsilon(1e-13));
     }
@@ -87,9 +91,9 @@ TEST_CASE("nn: linear layer gradients (finite differences)") {
   const int N = 6, C = 5, OC = 4;
   auto x = rand_vec(N * C, 11), W = rand_vec(OC * C, 12), b = rand_vec(OC, 13), R = rand_vec(N * OC, 14);
   std::vector<double> y(N * OC);
-  auto loss = [&] { linear_forward(y.data(), x.data(), W.data(), b.data(), N, C, OC); return dot(y, R); };
+  auto loss = [&] { linear_forward(be, y.data(), x.data(), W.data(), b.data(), N, C, OC); return dot(y, R); };
   std::vector<double> dx(N * C), dW(OC * C, 0.0), db(OC, 0.0);
-  linear_backward(dx.data(), dW.data(), db.data(), R.data(), x.data(), W.data(), N, C, OC);
+  linear_backward(be, dx.data(), dW.data(), db.data(), R.data(), x.data(), W.data(), N, C, OC);
   check_fd("linear dx", x, dx, loss);
   check_fd("linear dW", W, dW, loss);
   check_fd("linear db", b, db, loss);
@@ -106,14 +110,14 @@ TEST_CASE("nn: LayerNorm/RMSNorm + adaLN modulation gradients (finite difference
       const double* sh = modulated ? mod.data() + 3 * C : nullptr;
       const double* sc = modulated ? mod.data() + 4 * C : nullptr;
       auto loss = [&] {
-        norm_mod_forward(out.data(), xhat.data(), rstd.data(), x.data(), g.data(),
+        norm_mod_forward(be, out.data(), xhat.data(), rstd.data(), x.data(), g.data(),
                          modulated ? mod.data() + 3 * C : nullptr,
                          modulated ? mod.data() + 4 * C : nullptr, B, L, C, ms, nt, 1e-5);
         return dot(out, R);
       };
       loss();
       std::vector<double> dx(B * L * C, 0.0), dg(C, 0.0), dmod(B * ms, 0.0), part(B * C);
-      norm_mod_backward(dx.data(), dg.data(), modulated ? dmod.data() + 3 * C : nullptr,
+      norm_mod_backward(be, dx.data(), dg.data(), modulated ? dmod.data() + 3 * C : nullptr,
                         modulated ? dmod.data() + 4 * C : nullptr, part.data(), R.data(),
                         xhat.data(), rstd.data(), g.data(), sc, B, L, C, ms, nt);
       (void)sh;
@@ -133,11 +137,11 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
          R = rand_vec(B * L * C, 34);
     std::vector<double> out(B * L * C);
     auto loss = [&] {
-      gated_residual_forward(out.data(), x.data(), F.data(), gate.data() + 2 * C, B, L, C, ms);
+      gated_residual_forward(be, out.data(), x.data(), F.data(), gate.data() + 2 * C, B, L, C, ms);
       return dot(out, R);
     };
     std::vector<double> dF(B * L * C), dgate(B * ms, 0.0);
-    gated_residual_backward(dF.data(), dgate.data() + 2 * C, R.data(), F.data(), gate.data() + 2 * C,
+    gated_residual_backward(be, dF.data(), dgate.data() + 2 * C, R.data(), F.data(), gate.data() + 2 * C,
                             B, L, C, ms);
     check_fd("gated residual dF", F, dF, loss);
     check_fd("gated residual dgate", gate, dgate, loss);
@@ -146,13 +150,13 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
   {
     auto x = rand_vec(40, 35, -4, 4), R = rand_vec(40, 36);
     std::vector<double> y(40), dx(40);
-    auto lg = [&] { gelu_forward(y.data(), x.data(), 40); return dot(y, R); };
-    gelu_backward(dx.data(), R.data(), x.data(), 40);
+    auto lg = [&] { gelu_forward(be, y.data(), x.data(), 40); return dot(y, R); };
+    gelu_backward(be, dx.data(), R.data(), x.data(), 40);
     check_fd("gelu", x, dx, lg);
     std::vector<double> y2(40), dx2(40);
-    gelu_forward(y.data(), x.data(), 40);
+    gelu_forward(be, y.data(), x.data(), 40);
     gelu_forward_naive(y2.data(), x.data(), 40);
-    gelu_backward(dx.data(), R.data(), x.data(), 40);
+    gelu_backward(be, dx.data(), R.data(), x.data(), 40);
     gelu_backward_naive(dx2.data(), R.data(), x.data(), 40);
     for (int i = 0; i < 40; ++i) {
       CHECK(y[i] == doctest::Approx(y2[i]).epsilon(1e-13));
@@ -163,8 +167,8 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
     for (long n : {40L, 4099L}) {
       auto xd = rand_vec(std::size_t(n), 36, -6, 6), gd = rand_vec(std::size_t(n), 37);
       std::vector<float> xf(xd.begin(), xd.end()), gf(gd.begin(), gd.end()), yf(n), df(n);
-      gelu_forward(yf.data(), xf.data(), n);
-      gelu_backward(df.data(), gf.data(), xf.data(), n);
+      gelu_forward(be, yf.data(), xf.data(), n);
+      gelu_backward(be, df.data(), gf.data(), xf.data(), n);
       // reference: the naive kernels in double on the same float inputs
       std::vector<double> xr(xf.begin(), xf.end()), gr(gf.begin(), gf.end()), yr(n), dr(n);
       gelu_forward_naive(yr.data(), xr.data(), n);
@@ -183,10 +187,10 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
       const int F = 37;
       auto fd = rand_vec(std::size_t(N) * F, 38, -4, 4), bd = rand_vec(F, 39);
       std::vector<float> f1(fd.begin(), fd.end()), b(bd.begin(), bd.end()), f2 = f1, y1(N * F), y2(N * F);
-      bias_gelu_forward(y1.data(), f1.data(), b.data(), N, F);
+      bias_gelu_forward(be, y1.data(), f1.data(), b.data(), N, F);
       for (long n = 0; n < N; ++n)
         for (int c = 0; c < F; ++c) f2[n * F + c] += b[c];
-      gelu_forward(y2.data(), f2.data(), N * F);
+      gelu_forward(be, y2.data(), f2.data(), N * F);
       CHECK(f1 == f2);
       for (long i = 0; i < N * F; ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
     }
@@ -194,8 +198,8 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
       const int rows = 4, F = 5;
       auto u = rand_vec(rows * 2 * F, 39, -3, 3), Rg = rand_vec(rows * F, 40);
       std::vector<double> yg(rows * F), du(rows * 2 * F);
-      auto lgl = [&] { glu_forward(yg.data(), u.data(), rows, F, m); return dot(yg, Rg); };
-      glu_backward(du.data(), Rg.data(), u.data(), rows, F, m);
+      auto lgl = [&] { glu_forward(be, yg.data(), u.data(), rows, F, m); return dot(yg, Rg); };
+      glu_backward(be, du.data(), Rg.data(), u.data(), rows, F, m);
       check_fd(m == MlpType::swiglu ? "swiglu" : "geglu", u, du, lgl);
       lgl();
       const double a = u[2 * F + 1], b = u[2 * F + F + 1];  // row 1, unit 1
@@ -203,8 +207,8 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
                                               : 0.5 * a * (1 + std::tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)));
       CHECK(yg[F + 1] == doctest::Approx(act * b).epsilon(1e-13));
     }
-    auto ls = [&] { silu_forward(y.data(), x.data(), 40); return dot(y, R); };
-    silu_backward(dx.data(), R.data(), x.data(), 40);
+    auto ls = [&] { silu_forward(be, y.data(), x.data(), 40); return dot(y, R); };
+    silu_backward(be, dx.data(), R.data(), x.data(), 40);
     check_fd("silu", x, dx, ls);
   }
   {
@@ -212,8 +216,8 @@ TEST_CASE("nn: gated residual, GELU, SiLU, embedding gradients (finite differenc
     std::vector<int> tok = {0, 3, 3, 4, 1, 3, 0};
     auto E = rand_vec(V * C, 37), R = rand_vec(N * C, 38);
     std::vector<double> h(N * C), dE(V * C, 0.0);
-    auto loss = [&] { embedding_forward(h.data(), tok.data(), E.data(), N, C); return dot(h, R); };
-    embedding_backward(dE.data(), tok.data(), R.data(), N, C);
+    auto loss = [&] { embedding_forward(be, h.data(), tok.data(), E.data(), N, C); return dot(h, R); };
+    embedding_backward(be, dE.data(), tok.data(), R.data(), N, C);
     check_fd("embedding", E, dE, loss);
   }
 }
@@ -224,9 +228,9 @@ TEST_CASE("nn: dropout keeps 1 - p of the values, scaled by 1/(1 - p), as a pure
   const double p = 0.25;
   std::vector<double> x(N * C, 1.0), y = x, z = x, w = x;
   std::vector<unsigned char> k1(N * C), k2(N * C), k3(N * C);
-  dropout_forward(y.data(), k1.data(), N, C, p, 5, 9, 1);
-  dropout_forward(z.data(), k2.data(), N, C, p, 5, 9, 1);
-  dropout_forward(w.data(), k3.data(), N, C, p, 5, 10, 1);  // next step
+  dropout_forward(be, y.data(), k1.data(), N, C, p, 5, 9, 1);
+  dropout_forward(be, z.data(), k2.data(), N, C, p, 5, 9, 1);
+  dropout_forward(be, w.data(), k3.data(), N, C, p, 5, 10, 1);  // next step
   CHECK(y == z);
   CHECK(k1 != k3);
   long kept = 0;
@@ -238,14 +242,14 @@ TEST_CASE("nn: dropout keeps 1 - p of the values, scaled by 1/(1 - p), as a pure
   CHECK(std::abs(double(kept) - 0.75 * N * C) < 5 * std::sqrt(N * C * p * (1 - p)));
   // p = 0 keeps everything
   std::vector<double> v = x;
-  dropout_forward(v.data(), k3.data(), N, C, 0.0, 5, 9, 1);
+  dropout_forward(be, v.data(), k3.data(), N, C, 0.0, 5, 9, 1);
   CHECK(v == x);
   // backward: the same mask and scale (finite differences of a linear function)
   auto xs = rand_vec(N * C, 71), R = rand_vec(N * C, 72);
   std::vector<double> out;
-  auto loss = [&] { out = xs; dropout_forward(out.data(), k2.data(), N, C, p, 5, 9, 1); return dot(out, R); };
+  auto loss = [&] { out = xs; dropout_forward(be, out.data(), k2.data(), N, C, p, 5, 9, 1); return dot(out, R); };
   std::vector<double> dx = R;
-  dropout_backward(dx.data(), k1.data(), N, C, p);
+  dropout_backward(be, dx.data(), k1.data(), N, C, p);
   check_fd("dropout", xs, dx, loss);
   // a rate outside [0, 1) is rejected
   ModelConfig cfg;
@@ -260,13 +264,13 @@ TEST_CASE("nn: RoPE is a rotation (rotate-half) and its backward is the inverse 
   RopeTables<double> rt(L, C / H, 10000.0);
   auto qkv = rand_vec(B * L * 3 * C, 41), R = rand_vec(B * L * 3 * C, 42);
   std::vector<double> y;
-  auto loss = [&] { y = qkv; rope_apply(y.data(), rt, B, L, C, H, false); return dot(y, R); };
+  auto loss = [&] { y = qkv; rope_apply(be, y.data(), rt, B, L, C, H, false); return dot(y, R); };
   std::vector<double> d = R;
-  rope_apply(d.data(), rt, B, L, C, H, true);
+  rope_apply(be, d.data(), rt, B, L, C, H, true);
   check_fd("rope", qkv, d, loss);
   // explicit convention check at position p = 3 (b = 0), head 1, pair k = 1: (k, k + hd/2)
   y = qkv;
-  rope_apply(y.data(), rt, B, L, C, H, false);
+  rope_apply(be, y.data(), rt, B, L, C, H, false);
   const int hd = C / H, p = 3, h = 1, k = 1;
   const double th = p * std::pow(10000.0, -2.0 * k / hd);
   const std::size_t base = std::size_t(p) * 3 * C + std::size_t(h) * hd;
@@ -286,13 +290,13 @@ TEST_CASE("nn: attention (bidirectional, causal, with RoPE) gradients and naive 
       std::vector<double> rq, out(B * L * C), att(B * H * L * L);
       auto loss = [&] {
         rq = qkv;
-        if (rope) rope_apply(rq.data(), rt, B, L, C, H, false);
-        attention_forward(out.data(), att.data(), rq.data(), B, L, C, H, causal);
+        if (rope) rope_apply(be, rq.data(), rt, B, L, C, H, false);
+        attention_forward(be, out.data(), att.data(), rq.data(), B, L, C, H, causal);
         return dot(out, R);
       };
       loss();
-      std::vector<double> dqkv(B * L * 3 * C), scratch(std::size_t(nn::detail::max_threads()) * L * L);
-      attention_backward(dqkv.data(), scratch.data(), R.data(), att.data(), rq.data(), B, L, C, H);
+      std::vector<double> dqkv(B * L * 3 * C), scratch(std::size_t(B) * H * L * L);
+      attention_backward(be, dqkv.data(), scratch.data(), R.data(), att.data(), rq.data(), B, L, C, H);
       // naive twins
       std::vector<double> out2(out.size()), att2(att.size()), dqkv2(dqkv.size());
       attention_forward_naive(out2.data(), att2.data(), rq.data(), B, L, C, H, causal);
@@ -303,7 +307,7 @@ TEST_CASE("nn: attention (bidirectional, causal, with RoPE) gradients and naive 
       if (causal)  // the future never leaks: P[i, j] = 0 for j > i
         for (int i = 0; i < L; ++i)
           for (int j = i + 1; j < L; ++j) CHECK(att[std::size_t(i) * L + j] == 0.0);
-      if (rope) rope_apply(dqkv.data(), rt, B, L, C, H, true);
+      if (rope) rope_apply(be, dqkv.data(), rt, B, L, C, H, true);
       check_fd(std::string("attention") + (causal ? " causal" : " bidirectional") +
                    (rope ? " + rope" : ""), qkv, dqkv, loss, 0, std::size_t(-1), 400);
     }
@@ -316,7 +320,7 @@ TEST_CASE("nn: float attention (AVX2 softmax where available) matches the naive 
       auto qd = rand_vec(std::size_t(B) * L * 3 * C, 53, -3, 3);
       std::vector<float> qkv(qd.begin(), qd.end()), out(std::size_t(B) * L * C),
           att(std::size_t(B) * H * L * L);
-      attention_forward(out.data(), att.data(), qkv.data(), B, L, C, H, causal);
+      attention_forward(be, out.data(), att.data(), qkv.data(), B, L, C, H, causal);
       // reference: the naive kernel in double on the same float inputs
       std::vector<double> qr(qkv.begin(), qkv.end()), out2(out.size()), att2(att.size());
       attention_forward_naive(out2.data(), att2.data(), qr.data(), B, L, C, H, causal);
@@ -339,10 +343,10 @@ TEST_CASE("nn: losses and their logit gradients (finite differences)") {
   std::vector<int> tok = {1, 5, 2, 0, 3, 3, 4, 1};
   std::vector<unsigned char> mask = {1, 0, 1, 1, 0, 0, 1, 0};
   std::vector<double> g(z.size());
-  masked_cross_entropy(z.data(), tok.data(), mask.data(), B * L, V, g.data());
-  check_fd("masked CE", z, g, [&] { return masked_cross_entropy<double>(z.data(), tok.data(), mask.data(), B * L, V, nullptr); });
-  causal_cross_entropy(z.data(), tok.data(), B, L, V, g.data());
-  check_fd("causal CE", z, g, [&] { return causal_cross_entropy<double>(z.data(), tok.data(), B, L, V, nullptr); });
+  masked_cross_entropy(be, z.data(), tok.data(), mask.data(), B * L, V, g.data());
+  check_fd("masked CE", z, g, [&] { return masked_cross_entropy(be, z.data(), tok.data(), mask.data(), B * L, V, (double*)nullptr); });
+  causal_cross_entropy(be, z.data(), tok.data(), B, L, V, g.data());
+  check_fd("causal CE", z, g, [&] { return causal_cross_entropy(be, z.data(), tok.data(), B, L, V, (double*)nullptr); });
 }
 
 namespace {
@@ -401,13 +405,13 @@ TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differen
     auto loss = [&]() -> double {
       const int* in = cs.causal ? x0.data() : xt.data();
       const double* lg = net.forward(in, sbar.data(), B, L, cs.dropout > 0 ? &key : nullptr);
-      if (cs.causal) return causal_cross_entropy<double>(lg, x0.data(), B, L, cfg.vocab_out, net.dlogits());
-      return masked_cross_entropy<double>(lg, x0.data(), mask.data(), B * L, cfg.vocab_out, net.dlogits());
+      if (cs.causal) return causal_cross_entropy(be, lg, x0.data(), B, L, cfg.vocab_out, net.dlogits());
+      return masked_cross_entropy(be, lg, x0.data(), mask.data(), B * L, cfg.vocab_out, net.dlogits());
     };
     loss();
     net.zero_grad();
     net.backward();
-    const std::vector<double> grad = net.grads();
+    const std::vector<double> grad = net.grads_host();
     for (const auto& t : net.layout().tensors) {
       const std::string what = std::string(cs.causal ? "causal " : "bidir ") +
                                (cs.tc ? "time-cond " : "") + (cs.nt == NormType::rms_norm ? "rms " : "") +
@@ -457,7 +461,7 @@ TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gr
   std::vector<double> sbar = {1.0, 0.1};
   const double* lg = net.forward(tok.data(), sbar.data(), 2, 5);
   for (int i = 0; i < 2 * 5 * cfg.vocab_out; ++i) CHECK(lg[i] == 0.0);
-  const double loss = masked_cross_entropy(lg, x0.data(), mask.data(), 10, cfg.vocab_out, net.dlogits());
+  const double loss = masked_cross_entropy(be, lg, x0.data(), mask.data(), 10, cfg.vocab_out, net.dlogits());
   CHECK(loss == doctest::Approx(std::log(double(cfg.vocab_out))));
   net.zero_grad();
   net.backward();
@@ -472,7 +476,7 @@ TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gr
   // (dgate = sum_pos dout * F != 0), so training moves away from identity blocks.
   for (std::size_t i = lay.head_w; i < lay.total; ++i) net.params()[i] = 0.01 * double(i % 7) - 0.03;
   lg = net.forward(tok.data(), sbar.data(), 2, 5);
-  masked_cross_entropy(lg, x0.data(), mask.data(), 10, cfg.vocab_out, net.dlogits());
+  masked_cross_entropy(be, lg, x0.data(), mask.data(), 10, cfg.vocab_out, net.dlogits());
   net.zero_grad();
   net.backward();
   double gate = 0;
@@ -486,9 +490,9 @@ TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gr
   net.init(42);
   Transformer<double> net2(cfg);
   net2.init(42);
-  CHECK(net2.params() == net.params());
+  CHECK(net2.params_host() == net.params_host());
   net2.init(43);
-  CHECK(net2.params() != net.params());
+  CHECK(net2.params_host() != net.params_host());
 }
 
 TEST_CASE("nn: dropout acts only in forward passes given a key") {
@@ -498,7 +502,7 @@ TEST_CASE("nn: dropout acts only in forward passes given a key") {
   off.dropout = 0.0;
   Transformer<double> net(cfg), ref(off);
   randomize(net, 3);
-  ref.set_params(net.params());
+  ref.set_params(net.params_host());
   const std::vector<int> tok = {1, 2, 3, 6, 6, 0, 1, 6, 2, 4};
   const std::vector<double> sbar = {1.0, 0.1};
   const std::size_t n = tok.size() * std::size_t(cfg.vocab_out);

@@ -18,6 +18,8 @@ using namespace discdiff::nn;
 
 namespace {
 
+const HostBackend be = make_host_backend();
+
 // Acceptance tolerances of issue 5.
 constexpr double kTorchRel = 1e-4;
 constexpr double kTorchAbs = 1e-5;
@@ -69,8 +71,8 @@ Golden load_golden(const std::string& name, const ModelConfig& cfg) {
 float loss_and_dlogits(Transformer<float>& net, const Golden& g) {
   const ModelConfig& c = net.config();
   const float* lg = net.forward(g.tokens.data(), g.sbar.data(), g.B, g.L);
-  if (c.causal) return causal_cross_entropy(lg, g.tokens.data(), g.B, g.L, c.vocab_out, net.dlogits());
-  return masked_cross_entropy(lg, g.targets.data(), g.mask.data(), long(g.B) * g.L, c.vocab_out,
+  if (c.causal) return causal_cross_entropy(be, lg, g.tokens.data(), g.B, g.L, c.vocab_out, net.dlogits());
+  return masked_cross_entropy(be, lg, g.targets.data(), g.mask.data(), long(g.B) * g.L, c.vocab_out,
                               net.dlogits());
 }
 
@@ -122,8 +124,8 @@ void check_case(const std::string& name, const ModelConfig& cfg) {
     loss_and_dlogits(net, g);
     net.zero_grad();
     net.backward();
-    clip_grad_norm(net.grads().data(), net.num_params(), g.optim[6]);
-    opt.step(net.params().data(), net.grads().data(), lr.at(n));
+    clip_grad_norm(be, net.grads().data(), net.num_params(), g.optim[6]);
+    opt.step(be, net.params().data(), net.grads().data(), lr.at(n));
   }
   for (const auto& t : net.layout().tensors)
     compare(name + " AdamW x5 " + t.name, net.params().data() + t.offset,

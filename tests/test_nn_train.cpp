@@ -10,74 +10,23 @@
 #include <discdiff/core/random.hpp>
 #include <discdiff/nn/nn.hpp>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "nn_train_loop.hpp"
+
 
 using namespace discdiff;
 using namespace discdiff::nn;
 
 namespace {
-ModelConfig small_config() {
-  ModelConfig c;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.d_model = 16;
-  c.d_ff = 32;
-  c.seq_len = 12;
-  c.vocab_in = 9;
-  c.vocab_out = 9;
-  c.cond_dim = 8;
-  c.temb_dim = 16;
-  return c;
-}
+using discdiff::testing::parallel_config;
+using discdiff::testing::small_config;
 
-/// A config for the thread test (which lowers parallel_min_work() so that every OpenMP
-/// loop runs in parallel).
-ModelConfig parallel_config() {
-  ModelConfig c = small_config();
-  c.n_head = 2;
-  c.d_model = 32;
-  c.d_ff = 64;
-  c.seq_len = 32;
-  return c;
-}
-
-/// n training steps of masked-token CE on Philox batches of B sequences of length
-/// cfg.seq_len; returns the parameters followed by their EMA.
+/// n training steps of masked-token CE on the host backend (nn_train_loop.hpp); returns
+/// the parameters followed by their EMA.
 std::vector<float> train(int steps, std::uint64_t seed, const ModelConfig& cfg = small_config(),
-                         int B = 4) {
-  Transformer<float> net(cfg);
-  net.init(seed);
-  AdamWConfig ac;
-  ac.weight_decay = 0.01;
-  AdamW<float> opt(net.num_params(), ac);
-  Ema<float> ema(net.params().data(), net.num_params());
-  LrSchedule lr{1e-2, 5, steps, LrSchedule::Kind::cosine, 0.1};
-  const int L = cfg.seq_len, mask_id = cfg.vocab_in - 1;
-  std::vector<int> x0(B * L), xt(B * L);
-  std::vector<unsigned char> mask(B * L);
-  std::vector<float> sbar(B);
-  for (int s = 1; s <= steps; ++s) {
-    for (int n = 0; n < B * L; ++n) {
-      CounterRng r(seed, std::uint32_t(s), std::uint64_t(n));
-      x0[n] = int(r.uniform_int(std::uint32_t(mask_id)));
-      mask[n] = r.uniform<float>() < 0.5f;
-      xt[n] = mask[n] ? mask_id : x0[n];
-    }
-    for (int b = 0; b < B; ++b) sbar[b] = 0.1f + float(b);
-    const float* lg = net.forward(xt.data(), sbar.data(), B, L);
-    masked_cross_entropy(lg, x0.data(), mask.data(), B * L, cfg.vocab_out, net.dlogits());
-    net.zero_grad();
-    net.backward();
-    clip_grad_norm(net.grads().data(), net.num_params(), 1.0);
-    opt.step(net.params().data(), net.grads().data(), lr.at(s));
-    ema.update(net.params().data());
-  }
-  std::vector<float> out = net.params();
-  out.insert(out.end(), ema.shadow().begin(), ema.shadow().end());
-  return out;
+                         int B = 4, const HostBackend& be = make_host_backend()) {
+  return discdiff::testing::train_masked_ce<float>(be, steps, seed, cfg, B).params_then_ema();
 }
+const HostBackend be = make_host_backend(0, 0);
 }  // namespace
 
 TEST_CASE("nn: learning-rate schedules") {
@@ -100,22 +49,22 @@ TEST_CASE("nn: AdamW step, clipping and EMA follow MODELS.md 6.1") {
   ac.weight_decay = 0.1;
   AdamW<double> opt(3, ac);
   const double lr = 0.01;
-  opt.step(theta.data(), g.data(), lr);
+  opt.step(be, theta.data(), g.data(), lr);
   // step 1: mhat = g, vhat = g^2, so theta <- theta (1 - lr wd) - lr g / (|g| + eps)
   CHECK(theta[0] == doctest::Approx(1.0 * (1 - 1e-3) - lr * 0.3 / (0.3 + 1e-8)).epsilon(1e-12));
   CHECK(theta[1] == doctest::Approx(-2.0 * (1 - 1e-3) + lr * 0.1 / (0.1 + 1e-8)).epsilon(1e-12));
   CHECK(theta[2] == doctest::Approx(0.5 * (1 - 1e-3)).epsilon(1e-12));
   std::vector<double> h = {3.0, 4.0};
-  CHECK(clip_grad_norm(h.data(), 2, 1.0) == doctest::Approx(5.0));
+  CHECK(clip_grad_norm(be, h.data(), 2, 1.0) == doctest::Approx(5.0));
   CHECK(h[0] == doctest::Approx(3.0 / (5.0 + 1e-6)));
   std::vector<double> small = {0.3, 0.4};
-  clip_grad_norm(small.data(), 2, 1.0);
+  clip_grad_norm(be, small.data(), 2, 1.0);
   CHECK(small[0] == 0.3);  // below the threshold: untouched
   std::vector<double> p = {0.0}, q = {1.0};
   Ema<double> ema(p.data(), 1, 0.9999, true);
-  ema.update(q.data());
+  ema.update(be, q.data());
   CHECK(ema.shadow()[0] == doctest::Approx(1.0 - 2.0 / 11.0));  // d_1 = 2/11
-  CHECK_THROWS_AS(clip_grad_norm(h.data(), 2, 0.0), std::invalid_argument);
+  CHECK_THROWS_AS(clip_grad_norm(be, h.data(), 2, 0.0), std::invalid_argument);
 }
 
 TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical (default threads)") {
@@ -130,37 +79,17 @@ TEST_CASE("nn: two 20-step training runs with the same seed are bit-identical (d
   // the run moved away from the initialisation (incl. the zero-initialised head)
   Transformer<float> ref(small_config());
   ref.init(1234);
-  CHECK(std::vector<float>(a.begin(), a.begin() + ref.num_params()) != ref.params());
+  CHECK(std::vector<float>(a.begin(), a.begin() + ref.num_params()) != ref.params_host());
 }
 
 TEST_CASE("nn: training is bit-identical for a given thread count with the parallel kernels") {
   const ModelConfig cfg = parallel_config();
   const int B = 8;
-  // Every loop of nn/ runs in parallel, whatever its size; restored on exit.
-  struct Restore {
-    long work = parallel_min_work();
-    int threads = nn::detail::max_threads();
-    ~Restore() {
-      parallel_min_work() = work;
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#endif
-    }
-  } restore;
-  parallel_min_work() = 1;
-#ifdef _OPENMP
-  for (int threads : {2}) {  // (3 on a 2-core runner would oversubscribe it)
-    omp_set_num_threads(threads);
-    REQUIRE(nn::detail::max_threads() == threads);
-#else
-  {
-    const int threads = 1;
-#endif
+  // min_work 0: every kernel of nn/ runs in parallel, whatever its size.
+  for (int threads : {1, 2}) {  // (3 on a 2-core runner would oversubscribe it)
     // 3 steps: every parallel path runs in each; the 20-step runs are the test above.
-    // (Each loop is a fork/join here, and on an oversubscribed machine a spinning barrier
-    // can cost a time slice, so the step count is kept small.)
-    const auto a = train(3, 77, cfg, B);
-    const auto b = train(3, 77, cfg, B);
+    const auto a = train(3, 77, cfg, B, make_host_backend(threads, 0));
+    const auto b = train(3, 77, cfg, B, make_host_backend(threads, 0));
     REQUIRE(a.size() == b.size());
     std::size_t first_diff = a.size();
     for (std::size_t i = 0; i < a.size() && first_diff == a.size(); ++i)
@@ -168,11 +97,9 @@ TEST_CASE("nn: training is bit-identical for a given thread count with the paral
     INFO("threads = " << threads << ", first differing parameter: " << first_diff);
     CHECK(first_diff == a.size());
     for (float v : a) REQUIRE(std::isfinite(v));
-    // Our loops keep a fixed operation order per output, so running them on one thread
-    // (threshold above every loop) gives the same bits; only the GEMMs use the threads.
-    parallel_min_work() = 1L << 40;
-    const auto serial = train(3, 77, cfg, B);
-    parallel_min_work() = 1;
+    // Our kernels keep a fixed operation order per output, so running them on the calling
+    // thread (min_work above every pass) gives the same bits; only the GEMMs use threads.
+    const auto serial = train(3, 77, cfg, B, make_host_backend(threads, 1e300));
     CHECK(serial == a);
   }
 }
@@ -233,7 +160,7 @@ TEST_CASE("nn: bad input is rejected with std::invalid_argument naming the value
   std::vector<float> logits(2 * 12 * cfg.vocab_out, 0.0f);
   std::vector<unsigned char> mask(24, 1);
   tok[5] = 20;
-  CHECK_THROWS_AS(masked_cross_entropy(logits.data(), tok.data(), mask.data(), 24, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
-  CHECK_THROWS_AS(causal_cross_entropy(logits.data(), tok.data(), 2, 12, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
-  CHECK_THROWS_AS(causal_cross_entropy(logits.data(), tok.data(), 24, 1, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(masked_cross_entropy(be, logits.data(), tok.data(), mask.data(), 24, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(causal_cross_entropy(be, logits.data(), tok.data(), 2, 12, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
+  CHECK_THROWS_AS(causal_cross_entropy(be, logits.data(), tok.data(), 24, 1, cfg.vocab_out, (float*)nullptr), std::invalid_argument);
 }

@@ -32,6 +32,8 @@ DD_HD DD_INLINE float sin(float x) { return ::sinf(x); }
 DD_HD DD_INLINE double sin(double x) { return ::sin(x); }
 DD_HD DD_INLINE float cos(float x) { return ::cosf(x); }
 DD_HD DD_INLINE double cos(double x) { return ::cos(x); }
+DD_HD DD_INLINE float tanh(float x) { return ::tanhf(x); }
+DD_HD DD_INLINE double tanh(double x) { return ::tanh(x); }
 DD_HD DD_INLINE float floor(float x) { return ::floorf(x); }
 DD_HD DD_INLINE double floor(double x) { return ::floor(x); }
 DD_HD DD_INLINE bool isfinite(float x) { return ::isfinite(x); }
@@ -47,6 +49,7 @@ using std::log1p;
 using std::pow;
 using std::sin;
 using std::sqrt;
+using std::tanh;
 #endif
 
 template <class T>

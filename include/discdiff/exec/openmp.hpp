@@ -9,6 +9,7 @@
 
 #include "../core/config.hpp"
 #include "../core/error.hpp"
+#include "memory.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -21,10 +22,15 @@ namespace discdiff {
 /// a positive value fixes the team size for this call; negative values are rejected.
 struct OpenMPExecutor {
   int num_threads = 0;
+  /// Calls given a work estimate below min_work run on the calling thread (the fork/join
+  /// costs more than it saves, and on a busy machine a barrier can wait a whole time slice
+  /// for a descheduled thread). 0: always parallel. Results never depend on it.
+  double min_work = 0;
 
   static constexpr const char* name = "openmp";
   /// The functor may dereference host pointers.
   static constexpr bool host_memory = true;
+  using memory_space = HostSpace;
 
   /// True when the library was compiled with OpenMP (otherwise for_each is sequential).
   static constexpr bool enabled() {
@@ -64,6 +70,22 @@ struct OpenMPExecutor {
     (void)nt;
     for (std::int64_t i = 0; i < n; ++i) f(i);
 #endif
+  }
+
+  /// for_each with a work estimate (elements the call touches): below min_work the loop
+  /// runs on the calling thread, as does a call made inside an active parallel region.
+  template <class F>
+  void for_each(std::int64_t n, const F& f, double work) const {
+    if (n <= 0) return;
+#if defined(_OPENMP)
+    if (work >= min_work && n > 1 && !omp_in_parallel()) {
+      for_each(n, f);
+      return;
+    }
+#endif
+    (void)work;
+    const F local = f;
+    for (std::int64_t i = 0; i < n; ++i) local(i);
   }
 };
 

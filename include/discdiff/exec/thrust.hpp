@@ -14,6 +14,8 @@
 
 #include <cstdint>
 
+#include "memory.hpp"
+
 #if !defined(DISCDIFF_HAVE_THRUST_EXECUTOR)
 #if defined(__has_include)
 #if __has_include(<thrust/for_each.h>) && (defined(__CUDACC__) || defined(THRUST_DEVICE_SYSTEM))
@@ -41,14 +43,21 @@ struct ThrustExecutor {
   /// pointers. False under the CUDA device system (device pointers only).
 #if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
   static constexpr bool host_memory = false;
+  using memory_space = DeviceSpace;
 #else
   static constexpr bool host_memory = true;
+  using memory_space = HostSpace;
 #endif
 
   template <class F>
   void for_each(std::int64_t n, const F& f) const {
     if (n <= 0) return;
     thrust::for_each_n(thrust::device, thrust::counting_iterator<std::int64_t>(0), n, f);
+  }
+  /// The same with a work estimate, which Thrust ignores (it sizes its own launches).
+  template <class F>
+  void for_each(std::int64_t n, const F& f, double /*work*/) const {
+    for_each(n, f);
   }
 };
 

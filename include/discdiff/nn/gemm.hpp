@@ -1,21 +1,32 @@
-// discdiff/nn/gemm.hpp: row-major GEMM over flat buffers, and the linear layer.
+// discdiff/nn/gemm.hpp: the GEMM interface of a backend, its implementations, and the
+// batch descriptor of attention's per-head products.
 //
 //   C[M, N] = alpha op(A) op(B) + beta C     (row-major, leading dimensions lda/ldb/ldc)
 //
-// Backends, chosen at compile time:
-//  * DISCDIFF_USE_BLAS=1: cblas_sgemm / cblas_dgemm (OpenBLAS). Defaults to 1 where the
-//    target links discdiff_blas (which defines DISCDIFF_HAVE_CBLAS=1), else 0.
-//  * otherwise Eigen's GEMM over Map views, threaded by us (gemm_eigen_mt: one block of
-//    rows or columns of C per thread; Eigen is single-threaded inside a parallel region).
-// Both partition the output among threads and keep the k-order of every sum fixed,
-// so a product is reproducible bit for bit for a given thread count.
-// gemm_naive is the reference (triple loop, k ascending).
+// A GEMM engine is a value type with
+//   template <class T> void gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) const;
+//   template <class T> void gemm_batched(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+//                                         const GemmBatch& batch) const;
+// over pointers in its executor's memory space. Implementations:
+//  * NaiveGemm<Exec>: one DD_HD kernel element per output entry, k ascending; runs on any
+//    executor (the reference, and the portable path of every backend);
+//  * BlasGemm (OpenBLAS, where the target links discdiff_blas: DISCDIFF_USE_BLAS = 1) and
+//    EigenGemm (Eigen threaded by the OpenMP executor); HostGemm is the first where it
+//    exists, else the second. A batched call runs its items on the executor's threads,
+//    each a single-threaded product;
+//  * a cuBLAS engine (cublasGemmStridedBatchedEx) fills the same slot on the GPU.
+// Each engine keeps the k-order of every sum fixed for a given thread count, so a product
+// is reproducible bit for bit; engines differ from each other within rounding.
+// gemm_naive is the plain host triple loop (tests).
 #pragma once
 
 #include <Eigen/Core>
 #include <cstddef>
+#include <cstdint>
 
-#include "parallel.hpp"
+#include "../core/config.hpp"
+#include "../exec/openmp.hpp"
+#include "../exec/sequential.hpp"
 
 #ifndef DISCDIFF_USE_BLAS
 #if defined(DISCDIFF_HAVE_CBLAS) && DISCDIFF_HAVE_CBLAS
@@ -31,6 +42,24 @@
 
 namespace discdiff {
 namespace nn {
+
+/// A two-level strided batch: item (o, i), o < outer, i < inner, multiplies
+/// A + o a_outer + i a_inner by B + o b_outer + i b_inner into C + o c_outer + i c_inner.
+/// (Attention: outer = batch rows b, inner = heads h.) The default is one product.
+struct GemmBatch {
+  int outer = 1, inner = 1;
+  std::int64_t a_outer = 0, a_inner = 0, b_outer = 0, b_inner = 0, c_outer = 0, c_inner = 0;
+  DD_HD std::int64_t count() const { return std::int64_t(outer) * inner; }
+  DD_HD std::int64_t a_off(std::int64_t item) const {
+    return (item / inner) * a_outer + (item % inner) * a_inner;
+  }
+  DD_HD std::int64_t b_off(std::int64_t item) const {
+    return (item / inner) * b_outer + (item % inner) * b_inner;
+  }
+  DD_HD std::int64_t c_off(std::int64_t item) const {
+    return (item / inner) * c_outer + (item % inner) * c_inner;
+  }
+};
 
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -49,7 +78,7 @@ CMapRM<T> cview(const T* p, long rows, long cols, long ld) {
   return CMapRM<T>(p, rows, cols, Eigen::OuterStride<>(ld));
 }
 
-/// Reference GEMM: C = alpha op(A) op(B) + beta C, sums over k in ascending order.
+/// Reference GEMM on the host: C = alpha op(A) op(B) + beta C, sums over k ascending.
 template <class T>
 void gemm_naive(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
                 const T* B, int ldb, T beta, T* C, int ldc) {
@@ -66,6 +95,58 @@ void gemm_naive(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int 
     }
 }
 
+/// One output entry of a (batched) product per element: element e = item M N + i N + j.
+/// beta = 0 overwrites C (NaN in C does not propagate), as BLAS does.
+template <class T>
+struct GemmEntryKernel {
+  bool ta, tb;
+  int M, N, K;
+  T alpha, beta;
+  const T* A;
+  int lda;
+  const T* B;
+  int ldb;
+  T* C;
+  int ldc;
+  GemmBatch batch;
+  DD_HD void operator()(std::int64_t e) const {
+    const std::int64_t mn = std::int64_t(M) * N;
+    const std::int64_t item = e / mn, r = e - item * mn;
+    const std::int64_t i = r / N, j = r - i * N;
+    const T* a = A + batch.a_off(item);
+    const T* b = B + batch.b_off(item);
+    T s = T(0);
+    for (int k = 0; k < K; ++k) {
+      const T av = ta ? a[std::int64_t(k) * lda + i] : a[i * lda + k];
+      const T bv = tb ? b[j * ldb + k] : b[std::int64_t(k) * ldb + j];
+      s += av * bv;
+    }
+    T& c = C[batch.c_off(item) + i * ldc + j];
+    c = (beta == T(0) ? T(0) : beta * c) + alpha * s;
+  }
+};
+
+/// The portable GEMM: GemmEntryKernel on any executor (O(MNK) per call, k ascending).
+template <class Exec>
+struct NaiveGemm {
+  Exec exec{};
+  static constexpr const char* name = "naive";
+
+  template <class T>
+  void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+            int ldb, T beta, T* C, int ldc) const {
+    gemm_batched(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, GemmBatch{});
+  }
+  template <class T>
+  void gemm_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
+                    const T* B, int ldb, T beta, T* C, int ldc, const GemmBatch& batch) const {
+    const std::int64_t n = std::int64_t(M) * N * batch.count();
+    if (n == 0) return;
+    exec.for_each(n, GemmEntryKernel<T>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
+                  double(n) * (K + 1));
+  }
+};
+
 namespace detail {
 template <class T>
 void gemm_eigen(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
@@ -81,38 +162,6 @@ void gemm_eigen(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int 
   else if (ta && !tb) c.noalias() += alpha * (a.transpose() * b);
   else c.noalias() += alpha * (a.transpose() * b.transpose());
 }
-/// Eigen's GEMM with our own threads: the rows (or, when there are few rows, the
-/// columns) of C are split into one contiguous block per thread, and each block is an
-/// Eigen product on its thread (Eigen runs single-threaded inside a parallel region).
-/// This replaces Eigen's own OpenMP GEMM, whose threads busy-wait for each other and
-/// collapse on an oversubscribed machine. Each block's result depends only on the
-/// sizes, so a product is reproducible for a given thread count.
-/// Products below kGemmParallelMinMacs multiply-adds run on the calling thread.
-constexpr double kGemmParallelMinMacs = double(1 << 22);
-
-template <class T>
-void gemm_eigen_mt(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
-                   const T* B, int ldb, T beta, T* C, int ldc) {
-  const int nt = detail::max_threads();
-  if (nt < 2 || double(M) * N * K < kGemmParallelMinMacs || omp_in_parallel_region()) {
-    gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-  const bool by_rows = M >= N || M >= 8 * nt;
-  const int len = by_rows ? M : N;
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-  for (int t = 0; t < nt; ++t) {
-    const int i0 = int(long(len) * t / nt), i1 = int(long(len) * (t + 1) / nt);
-    if (i1 <= i0) continue;
-    if (by_rows) {
-      const T* a = ta ? A + i0 : A + std::size_t(i0) * lda;
-      gemm_eigen(ta, tb, i1 - i0, N, K, alpha, a, lda, B, ldb, beta, C + std::size_t(i0) * ldc, ldc);
-    } else {
-      const T* b = tb ? B + std::size_t(i0) * ldb : B + i0;
-      gemm_eigen(ta, tb, M, i1 - i0, K, alpha, A, lda, b, ldb, beta, C + i0, ldc);
-    }
-  }
-}
 
 #if DISCDIFF_USE_BLAS
 inline void gemm_blas(bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
@@ -126,77 +175,135 @@ inline void gemm_blas(bool ta, bool tb, int M, int N, int K, double alpha, const
               N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
+
+/// Host-only: one contiguous block of rows (or columns) of C per thread, each an Eigen
+/// product on its thread (replaces Eigen's own OpenMP GEMM, whose threads busy-wait and
+/// collapse on an oversubscribed machine). Block t of nt covers [len t/nt, len (t+1)/nt).
+template <class T>
+struct EigenBlockGemm {
+  bool ta, tb, by_rows;
+  int M, N, K, nt, len;
+  T alpha, beta;
+  const T* A;
+  int lda;
+  const T* B;
+  int ldb;
+  T* C;
+  int ldc;
+  void operator()(std::int64_t t) const {
+    const int i0 = int(long(len) * t / nt), i1 = int(long(len) * (t + 1) / nt);
+    if (i1 <= i0) return;
+    if (by_rows) {
+      const T* a = ta ? A + i0 : A + std::size_t(i0) * lda;
+      gemm_eigen(ta, tb, i1 - i0, N, K, alpha, a, lda, B, ldb, beta, C + std::size_t(i0) * ldc, ldc);
+    } else {
+      const T* b = tb ? B + std::size_t(i0) * ldb : B + i0;
+      gemm_eigen(ta, tb, M, i1 - i0, K, alpha, A, lda, b, ldb, beta, C + i0, ldc);
+    }
+  }
+};
+
+/// Host-only: item k of a batched product on the calling thread (OpenBLAS when Blas and
+/// DISCDIFF_USE_BLAS, else Eigen; OpenBLAS's OpenMP build runs one thread inside a parallel
+/// region, and its kernels are chosen at run time, so they use AVX2/AVX-512 whatever the
+/// compile flags).
+template <class T, bool Blas>
+struct BatchItemGemm {
+  bool ta, tb;
+  int M, N, K;
+  T alpha, beta;
+  const T* A;
+  int lda;
+  const T* B;
+  int ldb;
+  T* C;
+  int ldc;
+  GemmBatch batch;
+  void operator()(std::int64_t item) const {
+    const T* a = A + batch.a_off(item);
+    const T* b = B + batch.b_off(item);
+    T* c = C + batch.c_off(item);
+#if DISCDIFF_USE_BLAS
+    if (Blas) {
+      gemm_blas(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+#endif
+    gemm_eigen(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+};
 }  // namespace detail
 
-/// C = alpha op(A) op(B) + beta C (row-major). Large products go to BLAS when
-/// DISCDIFF_USE_BLAS is set, the rest to Eigen.
-template <class T>
-void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-          int ldb, T beta, T* C, int ldc) {
-  if (M == 0 || N == 0) return;
-#if DISCDIFF_USE_BLAS
-  detail::gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-  detail::gemm_eigen_mt(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
+/// Eigen's GEMM on the host with our own threads: single products split C into one block
+/// of rows (or columns) per thread of the OpenMP executor, each an Eigen product on its
+/// thread (Eigen's own OpenMP GEMM busy-waits and collapses on an oversubscribed machine);
+/// a batch runs its items in parallel. Products below kParallelMinMacs multiply-adds run on
+/// the calling thread. Reproducible for a given thread count.
+struct EigenGemm {
+  OpenMPExecutor exec{};
+  static constexpr const char* name = "eigen";
+  static constexpr double kParallelMinMacs = double(1 << 22);
 
-/// Single-threaded GEMM for use inside an OpenMP region (attention per head). OpenBLAS
-/// when DISCDIFF_USE_BLAS (its OpenMP build runs one thread inside a parallel region, and
-/// its kernels are chosen at run time, so they use AVX2/AVX-512 whatever the compile
-/// flags), else Eigen (which does not nest threads inside a parallel region either).
-template <class T>
-void gemm_local(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
-                const T* B, int ldb, T beta, T* C, int ldc) {
-  if (M == 0 || N == 0) return;
-#if DISCDIFF_USE_BLAS
-  detail::gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-  detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
-
-// ------------------------------------------------------------------ linear layer
-// y[N, OC] = x[N, C] W[OC, C]^T + b[OC]     (PyTorch's Linear layout)
-
-/// Forward of the linear layer; b may be null.
-template <class T>
-void linear_forward(T* y, const T* x, const T* W, const T* b, int N, int C, int OC) {
-  gemm<T>(false, true, N, OC, C, T(1), x, C, W, C, T(0), y, OC);
-  if (b) {
-#pragma omp parallel for schedule(static) if(long(N) * OC >= parallel_min_work())
-    for (long n = 0; n < N; ++n) {
-      T* row = y + std::size_t(n) * OC;
-      for (int o = 0; o < OC; ++o) row[o] += b[o];
+  template <class T>
+  void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+            int ldb, T beta, T* C, int ldc) const {
+    if (M == 0 || N == 0) return;
+    const int nt = exec.team_size();
+    if (nt < 2 || double(M) * N * K < kParallelMinMacs) {
+      detail::gemm_eigen(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     }
+    const bool by_rows = M >= N || M >= 8 * nt;
+    OpenMPExecutor team{nt};
+    team.for_each(nt, detail::EigenBlockGemm<T>{ta, tb, by_rows, M, N, K, nt, by_rows ? M : N,
+                                                alpha, beta, A, lda, B, ldb, C, ldc});
   }
-}
-
-/// Backward of the linear layer:
-///   dx = dy W (overwritten, or added when accumulate_dx; skipped when dx is null);
-///   dW += dy^T x;   db += sum_n dy[n] (rows summed in ascending n; skipped when db is null).
-template <class T>
-void linear_backward(T* dx, T* dW, T* db, const T* dy, const T* x, const T* W, int N, int C,
-                     int OC, bool accumulate_dx = false) {
-  if (dx) gemm<T>(false, false, N, C, OC, T(1), dy, OC, W, C, accumulate_dx ? T(1) : T(0), dx, C);
-  gemm<T>(true, false, OC, C, N, T(1), dy, OC, x, C, T(1), dW, C);
-  if (db) {
-    // Columns in parallel; each column sums its N rows in order.
-    constexpr int kBlock = 16;
-    const int nblk = (OC + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if(long(N) * OC >= parallel_min_work())
-    for (int blk = 0; blk < nblk; ++blk) {
-      const int o0 = blk * kBlock, o1 = o0 + kBlock < OC ? o0 + kBlock : OC;
-      T acc[kBlock];
-      for (int o = o0; o < o1; ++o) acc[o - o0] = T(0);
-      for (long n = 0; n < N; ++n) {
-        const T* row = dy + std::size_t(n) * OC;
-        for (int o = o0; o < o1; ++o) acc[o - o0] += row[o];
-      }
-      for (int o = o0; o < o1; ++o) db[o] += acc[o - o0];
+  template <class T>
+  void gemm_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
+                    const T* B, int ldb, T beta, T* C, int ldc, const GemmBatch& batch) const {
+    const std::int64_t n = batch.count();
+    if (n == 0 || M == 0 || N == 0) return;
+    if (n == 1) {
+      gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     }
+    exec.for_each(n, detail::BatchItemGemm<T, false>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
+                  double(n) * M * N * K);
   }
-}
+};
+
+#if DISCDIFF_USE_BLAS
+/// OpenBLAS (cblas_sgemm / cblas_dgemm; OpenBLAS threads single products itself); a batch
+/// runs its items in parallel on the OpenMP executor, each a one-thread BLAS call.
+struct BlasGemm {
+  OpenMPExecutor exec{};
+  static constexpr const char* name = "openblas";
+
+  template <class T>
+  void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+            int ldb, T beta, T* C, int ldc) const {
+    if (M == 0 || N == 0) return;
+    detail::gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  template <class T>
+  void gemm_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
+                    const T* B, int ldb, T beta, T* C, int ldc, const GemmBatch& batch) const {
+    const std::int64_t n = batch.count();
+    if (n == 0 || M == 0 || N == 0) return;
+    if (n == 1) {
+      gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    exec.for_each(n, detail::BatchItemGemm<T, true>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
+                  double(n) * M * N * K);
+  }
+};
+/// The host engine (the fast path): OpenBLAS where the target links discdiff_blas.
+using HostGemm = BlasGemm;
+#else
+/// The host engine: threaded Eigen where OpenBLAS is not linked.
+using HostGemm = EigenGemm;
+#endif
 
 }  // namespace nn
 }  // namespace discdiff

@@ -1,16 +1,23 @@
 // discdiff/nn/model.hpp: the DDiT / causal transformer over flat slabs
-// (spec/MODELS.md 1.2, 3.1, 4, 5), forward and hand-written backward.
+// (spec/MODELS.md 1.2, 3.1, 4, 5), forward and hand-written backward, on any backend.
 //
-//   Transformer<float> net(cfg);
+//   Transformer<float> net(cfg);                      // HostBackend: OpenMP + OpenBLAS + SIMD twins
 //   net.init(seed);                                   // MODELS.md init, Philox stream kInitStream
 //   const float* logits = net.forward(x_t, sbar, B, L);   // B x L x V_out
-//   float loss = masked_cross_entropy(logits, x0, mask, B * L, V_out, net.dlogits());
+//   float loss = masked_cross_entropy(net.backend(), logits, x0, mask, B * L, V_out, net.dlogits());
 //   net.zero_grad();  net.backward();                 // gradients in net.grads()
+//
+// Transformer<T, Backend>: parameters, gradients, activations (and the AdamW moments and
+// EMA of nn/optim.hpp) live in Backend::memory_space; every op runs on the backend's
+// executor and GEMM (nn/backend.hpp), so the same class trains on the host, on Thrust-OMP
+// and, under nvcc, on the GPU. Pointers passed to forward() (tokens, sbar) are in the
+// backend's memory; logits(), dlogits(), params(), grads() are too.
 //
 // Slab layout: layout.hpp. Activations are kept per layer for the backward pass:
 // 12 N d (residual, xhat1, a, qkv, o, p, hmid, xhat2, m, f2) + (r + 1) N d_ff (f1, g;
-// r = 2 for gated units) + B H L^2 (attention probabilities) floats, N = B L; the
-// benchmark config (N = 4096, d 256, d_ff 1024, 4 heads, L 256) holds 630 MB in all.
+// r = 2 for gated units) + B H L^2 (attention probabilities) floats, N = B L, plus one
+// B H L^2 scratch for the attention backward; the benchmark config (N = 4096, d 256,
+// d_ff 1024, 4 heads, L 256) holds about 650 MB in all.
 #pragma once
 
 #include <algorithm>
@@ -19,14 +26,19 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../exec/algorithm.hpp"
+#include "../exec/memory.hpp"
 #include "../core/random.hpp"
+#include "backend.hpp"
 #include "config.hpp"
 #include "gemm.hpp"
 #include "layers.hpp"
 #include "layout.hpp"
+#include "loss.hpp"
 
 namespace discdiff {
 namespace nn {
@@ -58,46 +70,73 @@ struct DropoutKey {
   std::uint64_t step = 0;
 };
 
-/// The transformer: parameters, gradients and activations as flat arrays.
-template <class T>
+/// The backend a Transformer<T, Backend> gets by default: make_host_backend() for the
+/// HostBackend (small passes on the calling thread), a value-initialised one otherwise.
+template <class Backend>
+Backend default_backend() {
+  if constexpr (std::is_same<Backend, HostBackend>::value) return make_host_backend();
+  else return Backend{};
+}
+
+/// The transformer: parameters, gradients and activations as flat arrays in the backend's
+/// memory space.
+template <class T, class Backend = HostBackend>
 class Transformer {
  public:
-  explicit Transformer(const ModelConfig& cfg)
-      : cfg_(cfg),
+  using backend_type = Backend;
+  using memory_space = typename Backend::memory_space;
+  template <class U>
+  using Buf = Buffer<U, memory_space>;
+
+  explicit Transformer(const ModelConfig& cfg, const Backend& be = default_backend<Backend>())
+      : be_(be),
+        cfg_(cfg),
         lay_(cfg),
         rope_(cfg.seq_len, cfg.head_dim(), cfg.rope_base),
-        params_(lay_.total, T(0)),
-        grads_(lay_.total, T(0)) {}
+        params_(lay_.total),
+        grads_(lay_.total) {
+    fill_n(be_.exec, params_.data(), std::int64_t(lay_.total), T(0));
+    fill_n(be_.exec, grads_.data(), std::int64_t(lay_.total), T(0));
+  }
 
+  const Backend& backend() const { return be_; }
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return lay_; }
-  std::vector<T>& params() { return params_; }
-  const std::vector<T>& params() const { return params_; }
-  std::vector<T>& grads() { return grads_; }
-  const std::vector<T>& grads() const { return grads_; }
+  Buf<T>& params() { return params_; }
+  const Buf<T>& params() const { return params_; }
+  Buf<T>& grads() { return grads_; }
+  const Buf<T>& grads() const { return grads_; }
   std::size_t num_params() const { return lay_.total; }
 
-  /// Replace the parameters (size must equal num_params()).
+  /// Replace the parameters from a host vector (size must equal num_params()).
   void set_params(const std::vector<T>& p) {
-    if (p.size() != lay_.total)
-      throw_invalid("nn::Transformer::set_params", "size", p.size(),
-                    ("must equal the parameter count " + std::to_string(lay_.total)).c_str());
-    params_ = p;
+    check_param_size(p.size());
+    copy_from_host(params_, p.data(), p.size());
   }
+  /// Replace the parameters from a buffer of the backend's space (e.g. an EMA shadow).
+  void set_params(const Buf<T>& p) {
+    check_param_size(p.size());
+    copy_kernel_n(be_.exec, params_.data(), p.data(), std::int64_t(p.size()));
+  }
+  /// The parameters as a host vector (a copy).
+  std::vector<T> params_host() const { return to_host_vector(params_); }
+  /// The gradients as a host vector (a copy).
+  std::vector<T> grads_host() const { return to_host_vector(grads_); }
 
   /// Initialisation of MODELS.md 1.2 from Philox (seed, kInitStream, slab index):
   /// tok_emb and every Linear weight/bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
   /// kaiming-uniform with a = sqrt(5); fan_in = d for the embedding); norm weights 1;
-  /// adaLN (ada_*, adaf_*) and the head zero.
+  /// adaLN (ada_*, adaf_*) and the head zero. Computed on the host, then copied.
   void init(std::uint64_t seed) {
     const int d = cfg_.d_model;
+    std::vector<T> host(lay_.total, T(0));
     for (const auto& t : lay_.tensors) {
       const std::string& nm = t.name;
       auto ends = [&](const char* s) {
         const std::string suf(s);
         return nm.size() >= suf.size() && nm.compare(nm.size() - suf.size(), suf.size(), suf) == 0;
       };
-      T* p = params_.data() + t.offset;
+      T* p = host.data() + t.offset;
       if (ends("ln1_w") || ends("ln2_w") || ends("lnf_w")) {
         std::fill(p, p + t.size(), T(1));
       } else if (ends("ada_w") || ends("ada_b") || ends("adaf_w") || ends("adaf_b") ||
@@ -117,15 +156,17 @@ class Transformer {
         }
       }
     }
+    set_params(host);
   }
 
-  /// Attach (or detach with nullptr) a per-phase timing profile.
+  /// Attach (or detach with nullptr) a per-phase timing profile (host backends).
   void set_profile(StepProfile* p) { prof_ = p; }
 
-  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+  void zero_grad() { fill_n(be_.exec, grads_.data(), std::int64_t(grads_.size()), T(0)); }
 
   /// Forward pass. tokens: B x L ids in [0, vocab_in); sbar: B noise levels (required
-  /// when time_cond, ignored otherwise). Returns the logits, B x L x vocab_out.
+  /// when time_cond, ignored otherwise); both in the backend's memory. Returns the logits,
+  /// B x L x vocab_out (backend memory).
   /// dropout: null (evaluation) or the key of a training pass; it applies dropout with
   /// probability cfg.dropout to both branches of every block (nothing when it is 0).
   /// Throws std::invalid_argument for out-of-vocabulary ids, L > seq_len, non-finite sbar.
@@ -140,17 +181,24 @@ class Transformer {
                         .c_str());
     if (!tokens) throw_invalid(where, "tokens", "null", "must point to B * L ids");
     const long N = long(B) * L;
-    for (long n = 0; n < N; ++n)
-      if (tokens[n] < 0 || tokens[n] >= cfg_.vocab_in) {
-        const std::string name = "tokens[" + std::to_string(n / L) + ", " + std::to_string(n % L) + "]";
-        require_token(where, name.c_str(), tokens[n], cfg_.vocab_in);
-      }
+    {
+      std::vector<int> tmp;
+      const int* ht = detail::host_view<memory_space>(tokens, std::size_t(N), tmp);
+      for (long n = 0; n < N; ++n)
+        if (ht[n] < 0 || ht[n] >= cfg_.vocab_in) {
+          const std::string name =
+              "tokens[" + std::to_string(n / L) + ", " + std::to_string(n % L) + "]";
+          require_token(where, name.c_str(), ht[n], cfg_.vocab_in);
+        }
+    }
     if (cfg_.time_cond) {
       if (!sbar) throw_invalid(where, "sbar", "null", "a time-conditioned model needs B noise levels");
-      for (int b = 0; b < B; ++b) require_finite(where, "sbar[b]", sbar[b]);
+      std::vector<T> tmp;
+      const T* hs = detail::host_view<memory_space>(sbar, std::size_t(B), tmp);
+      for (int b = 0; b < B; ++b) require_finite(where, "sbar[b]", hs[b]);
     }
     allocate(B, L);
-    tokens_.assign(tokens, tokens + N);
+    copy_kernel_n(be_.exec, tokens_.data(), tokens, std::int64_t(N));
     drop_ = dropout != nullptr && cfg_.dropout > 0;
     if (drop_) {
       drop_key_ = *dropout;
@@ -160,6 +208,7 @@ class Transformer {
           A.keep_m.resize(std::size_t(N) * cfg_.d_model);
         }
     }
+    const Backend& be = be_;
     const int d = cfg_.d_model, f = cfg_.d_ff, r1 = cfg_.fc1_rows(), H = cfg_.n_head,
               V = cfg_.vocab_out;
     const T eps = T(cfg_.norm_eps);
@@ -169,19 +218,19 @@ class Transformer {
     // conditioning: c = SiLU(W2 SiLU(W1 temb + b1) + b2); mod_l = Wada_l c + bada_l
     if (cfg_.time_cond) {
       const int cd = cfg_.cond_dim, e = cfg_.temb_dim;
-      timestep_embedding(a_.temb.data(), sbar, B, e);
-      linear_forward(a_.t1.data(), a_.temb.data(), P + lay_.t_w1, P + lay_.t_b1, B, e, cd);
-      silu_forward(a_.s1.data(), a_.t1.data(), long(B) * cd);
-      linear_forward(a_.t2.data(), a_.s1.data(), P + lay_.t_w2, P + lay_.t_b2, B, cd, cd);
-      silu_forward(a_.c.data(), a_.t2.data(), long(B) * cd);
+      timestep_embedding(be, a_.temb.data(), sbar, B, e);
+      linear_forward(be, a_.t1.data(), a_.temb.data(), P + lay_.t_w1, P + lay_.t_b1, B, e, cd);
+      silu_forward(be, a_.s1.data(), a_.t1.data(), long(B) * cd);
+      linear_forward(be, a_.t2.data(), a_.s1.data(), P + lay_.t_w2, P + lay_.t_b2, B, cd, cd);
+      silu_forward(be, a_.c.data(), a_.t2.data(), long(B) * cd);
       for (int l = 0; l < cfg_.n_layer; ++l)
-        linear_forward(a_.layers[l].mod.data(), a_.c.data(), P + lay_.blocks[l].ada_w,
+        linear_forward(be, a_.layers[l].mod.data(), a_.c.data(), P + lay_.blocks[l].ada_w,
                        P + lay_.blocks[l].ada_b, B, cd, 6 * d);
-      linear_forward(a_.modf.data(), a_.c.data(), P + lay_.adaf_w, P + lay_.adaf_b, B, cd, 2 * d);
+      linear_forward(be, a_.modf.data(), a_.c.data(), P + lay_.adaf_w, P + lay_.adaf_b, B, cd, 2 * d);
     }
     mark(StepProfile::cond, false);
 
-    embedding_forward(a_.res.data(), tokens, P + lay_.tok_emb, N, d);
+    embedding_forward(be, a_.res.data(), tokens_.data(), P + lay_.tok_emb, N, d);
     mark(StepProfile::embed, false);
     for (int l = 0; l < cfg_.n_layer; ++l) {
       auto& A = a_.layers[l];
@@ -190,59 +239,59 @@ class Transformer {
       T* y = a_.res.data() + std::size_t(l + 1) * N * d;
       const T* mod = cfg_.time_cond ? A.mod.data() : nullptr;
       const long ms = 6L * d;
-      norm_mod_forward(A.a.data(), A.xhat1.data(), A.rstd1.data(), x, P + o.ln1_w,
+      norm_mod_forward(be, A.a.data(), A.xhat1.data(), A.rstd1.data(), x, P + o.ln1_w,
                        mod ? mod : nullptr, mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm, eps);
       mark(StepProfile::norm, false);
-      linear_forward(A.qkv.data(), A.a.data(), P + o.qkv_w, (const T*)nullptr, int(N), d, 3 * d);
+      linear_forward(be, A.qkv.data(), A.a.data(), P + o.qkv_w, (const T*)nullptr, int(N), d, 3 * d);
       mark(StepProfile::qkv, false);
-      rope_apply(A.qkv.data(), rope_, B, L, d, H, false);
+      rope_apply(be, A.qkv.data(), rope_, B, L, d, H, false);
       mark(StepProfile::rope, false);
-      attention_forward(A.o.data(), A.att.data(), A.qkv.data(), B, L, d, H, cfg_.causal);
+      attention_forward(be, A.o.data(), A.att.data(), A.qkv.data(), B, L, d, H, cfg_.causal);
       mark(StepProfile::attn, false);
-      linear_forward(A.p.data(), A.o.data(), P + o.out_w, (const T*)nullptr, int(N), d, d);
+      linear_forward(be, A.p.data(), A.o.data(), P + o.out_w, (const T*)nullptr, int(N), d, d);
       if (drop_)
-        dropout_forward(A.p.data(), A.keep_a.data(), N, d, cfg_.dropout, drop_key_.seed,
+        dropout_forward(be, A.p.data(), A.keep_a.data(), N, d, cfg_.dropout, drop_key_.seed,
                         drop_key_.step, std::uint32_t(2 * l));
       mark(StepProfile::proj, false);
-      gated_residual_forward(A.hmid.data(), x, A.p.data(), mod ? mod + 2 * d : nullptr, B, L, d, ms);
+      gated_residual_forward(be, A.hmid.data(), x, A.p.data(), mod ? mod + 2 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, false);
-      norm_mod_forward(A.m.data(), A.xhat2.data(), A.rstd2.data(), A.hmid.data(), P + o.ln2_w,
+      norm_mod_forward(be, A.m.data(), A.xhat2.data(), A.rstd2.data(), A.hmid.data(), P + o.ln2_w,
                        mod ? mod + 3 * d : nullptr, mod ? mod + 4 * d : nullptr, B, L, d, ms,
                        cfg_.norm, eps);
       mark(StepProfile::norm, false);
       if (cfg_.mlp == MlpType::gelu) {  // bias added by the fused bias + GELU kernel
-        linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, (const T*)nullptr, int(N), d, r1);
+        linear_forward(be, A.f1.data(), A.m.data(), P + o.fc1_w, (const T*)nullptr, int(N), d, r1);
         mark(StepProfile::fc1, false);
-        bias_gelu_forward(A.g.data(), A.f1.data(), P + o.fc1_b, N, f);
+        bias_gelu_forward(be, A.g.data(), A.f1.data(), P + o.fc1_b, N, f);
       } else {
-        linear_forward(A.f1.data(), A.m.data(), P + o.fc1_w, P + o.fc1_b, int(N), d, r1);
+        linear_forward(be, A.f1.data(), A.m.data(), P + o.fc1_w, P + o.fc1_b, int(N), d, r1);
         mark(StepProfile::fc1, false);
-        glu_forward(A.g.data(), A.f1.data(), N, f, cfg_.mlp);
+        glu_forward(be, A.g.data(), A.f1.data(), N, f, cfg_.mlp);
       }
       mark(StepProfile::gelu, false);
-      linear_forward(A.f2.data(), A.g.data(), P + o.fc2_w, P + o.fc2_b, int(N), f, d);
+      linear_forward(be, A.f2.data(), A.g.data(), P + o.fc2_w, P + o.fc2_b, int(N), f, d);
       if (drop_)
-        dropout_forward(A.f2.data(), A.keep_m.data(), N, d, cfg_.dropout, drop_key_.seed,
+        dropout_forward(be, A.f2.data(), A.keep_m.data(), N, d, cfg_.dropout, drop_key_.seed,
                         drop_key_.step, std::uint32_t(2 * l + 1));
       mark(StepProfile::fc2, false);
-      gated_residual_forward(y, A.hmid.data(), A.f2.data(), mod ? mod + 5 * d : nullptr, B, L, d, ms);
+      gated_residual_forward(be, y, A.hmid.data(), A.f2.data(), mod ? mod + 5 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, false);
     }
     const T* xl = a_.res.data() + std::size_t(cfg_.n_layer) * N * d;
     const T* modf = cfg_.time_cond ? a_.modf.data() : nullptr;
-    norm_mod_forward(a_.hf.data(), a_.xhatf.data(), a_.rstdf.data(), xl, P + lay_.lnf_w,
+    norm_mod_forward(be, a_.hf.data(), a_.xhatf.data(), a_.rstdf.data(), xl, P + lay_.lnf_w,
                      modf ? modf : nullptr, modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm,
                      eps);
     mark(StepProfile::norm, false);
-    linear_forward(a_.logits.data(), a_.hf.data(), P + lay_.head_w, P + lay_.head_b, int(N), d, V);
+    linear_forward(be, a_.logits.data(), a_.hf.data(), P + lay_.head_w, P + lay_.head_b, int(N), d, V);
     mark(StepProfile::head, false);
     return a_.logits.data();
   }
 
-  /// The logits of the last forward pass.
+  /// The logits of the last forward pass (backend memory).
   const T* logits() const { return a_.logits.data(); }
-  /// The gradient buffer for the logits (B x L x vocab_out of the last forward pass):
-  /// the loss writes it, backward() reads it.
+  /// The gradient buffer for the logits (B x L x vocab_out of the last forward pass,
+  /// backend memory): the loss writes it, backward() reads it.
   T* dlogits() { return a_.dlogits.data(); }
   int batch() const { return B_; }
   int length() const { return L_; }
@@ -251,6 +300,7 @@ class Transformer {
   /// Needs the activations of the preceding forward().
   void backward() {
     if (B_ == 0) throw std::logic_error("nn::Transformer::backward: no forward pass yet");
+    const Backend& be = be_;
     const int B = B_, L = L_;
     const long N = long(B) * L;
     const int d = cfg_.d_model, f = cfg_.d_ff, r1 = cfg_.fc1_rows(), H = cfg_.n_head,
@@ -262,23 +312,21 @@ class Transformer {
     T* dres = a_.dres.data();
     T* bd = a_.bd.data();
     T* bd2 = a_.bd2.data();
-    const std::size_t scratch = std::size_t(detail::max_threads()) * L * L;
-    if (a_.att_scratch.size() < scratch) a_.att_scratch.resize(scratch);
 
     mark_start();
-    linear_backward(bd, G + lay_.head_w, G + lay_.head_b, a_.dlogits.data(), a_.hf.data(),
+    linear_backward(be, bd, G + lay_.head_w, G + lay_.head_b, a_.dlogits.data(), a_.hf.data(),
                     P + lay_.head_w, int(N), d, V);
     mark(StepProfile::head, true);
-    std::fill(a_.dres.begin(), a_.dres.end(), T(0));
+    fill_n(be.exec, dres, std::int64_t(a_.dres.size()), T(0));
     T* dmodf = tc ? a_.dmodf.data() : nullptr;
     const T* modf = tc ? a_.modf.data() : nullptr;
-    norm_mod_backward(dres, G + lay_.lnf_w, dmodf, dmodf ? dmodf + d : nullptr,
+    norm_mod_backward(be, dres, G + lay_.lnf_w, dmodf, dmodf ? dmodf + d : nullptr,
                       a_.dg_part.data(), bd, a_.xhatf.data(), a_.rstdf.data(), P + lay_.lnf_w,
                       modf ? modf + d : nullptr, B, L, d, 2L * d, cfg_.norm);
     mark(StepProfile::norm, true);
     if (tc) {
-      std::fill(a_.dc.begin(), a_.dc.end(), T(0));
-      linear_backward(a_.dc.data(), G + lay_.adaf_w, G + lay_.adaf_b, dmodf, a_.c.data(),
+      fill_n(be.exec, a_.dc.data(), std::int64_t(a_.dc.size()), T(0));
+      linear_backward(be, a_.dc.data(), G + lay_.adaf_w, G + lay_.adaf_b, dmodf, a_.c.data(),
                       P + lay_.adaf_w, B, cd, 2 * d, true);
       mark(StepProfile::cond, true);
     }
@@ -289,61 +337,61 @@ class Transformer {
       T* dmod = tc ? a_.dmod.data() : nullptr;
       const long ms = 6L * d;
       // MLP branch: h_out = hmid + gate_m F
-      gated_residual_backward(bd, dmod ? dmod + 5 * d : nullptr, dres, A.f2.data(),
+      gated_residual_backward(be, bd, dmod ? dmod + 5 * d : nullptr, dres, A.f2.data(),
                               mod ? mod + 5 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, true);
-      if (drop_) dropout_backward(bd, A.keep_m.data(), N, d, cfg_.dropout);
-      linear_backward(a_.bff.data(), G + o.fc2_w, G + o.fc2_b, bd, A.g.data(), P + o.fc2_w,
+      if (drop_) dropout_backward(be, bd, A.keep_m.data(), N, d, cfg_.dropout);
+      linear_backward(be, a_.bff.data(), G + o.fc2_w, G + o.fc2_b, bd, A.g.data(), P + o.fc2_w,
                       int(N), f, d);  // dg
       mark(StepProfile::fc2, true);
       T* df1 = a_.bff.data();  // GELU: in place; gated units: the N x 2 d_ff buffer bglu
       if (cfg_.mlp == MlpType::gelu) {
-        gelu_backward(df1, a_.bff.data(), A.f1.data(), N * f);
+        gelu_backward(be, df1, a_.bff.data(), A.f1.data(), N * f);
       } else {
         df1 = a_.bglu.data();
-        glu_backward(df1, a_.bff.data(), A.f1.data(), N, f, cfg_.mlp);
+        glu_backward(be, df1, a_.bff.data(), A.f1.data(), N, f, cfg_.mlp);
       }
       mark(StepProfile::gelu, true);
-      linear_backward(bd, G + o.fc1_w, G + o.fc1_b, df1, A.m.data(), P + o.fc1_w, int(N), d, r1);
+      linear_backward(be, bd, G + o.fc1_w, G + o.fc1_b, df1, A.m.data(), P + o.fc1_w, int(N), d, r1);
       mark(StepProfile::fc1, true);
-      norm_mod_backward(dres, G + o.ln2_w, dmod ? dmod + 3 * d : nullptr,
+      norm_mod_backward(be, dres, G + o.ln2_w, dmod ? dmod + 3 * d : nullptr,
                         dmod ? dmod + 4 * d : nullptr, a_.dg_part.data(), bd, A.xhat2.data(),
                         A.rstd2.data(), P + o.ln2_w, mod ? mod + 4 * d : nullptr, B, L, d, ms,
                         cfg_.norm);
       mark(StepProfile::norm, true);
       // attention branch: hmid = x + gate_a (o Wout^T)
-      gated_residual_backward(bd, dmod ? dmod + 2 * d : nullptr, dres, A.p.data(),
+      gated_residual_backward(be, bd, dmod ? dmod + 2 * d : nullptr, dres, A.p.data(),
                               mod ? mod + 2 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, true);
-      if (drop_) dropout_backward(bd, A.keep_a.data(), N, d, cfg_.dropout);
-      linear_backward(bd2, G + o.out_w, (T*)nullptr, bd, A.o.data(), P + o.out_w, int(N), d, d);
+      if (drop_) dropout_backward(be, bd, A.keep_a.data(), N, d, cfg_.dropout);
+      linear_backward(be, bd2, G + o.out_w, (T*)nullptr, bd, A.o.data(), P + o.out_w, int(N), d, d);
       mark(StepProfile::proj, true);
-      attention_backward(a_.dqkv.data(), a_.att_scratch.data(), bd2, A.att.data(), A.qkv.data(),
+      attention_backward(be, a_.dqkv.data(), a_.att_scratch.data(), bd2, A.att.data(), A.qkv.data(),
                          B, L, d, H);
       mark(StepProfile::attn, true);
-      rope_apply(a_.dqkv.data(), rope_, B, L, d, H, true);
+      rope_apply(be, a_.dqkv.data(), rope_, B, L, d, H, true);
       mark(StepProfile::rope, true);
-      linear_backward(bd, G + o.qkv_w, (T*)nullptr, a_.dqkv.data(), A.a.data(), P + o.qkv_w,
+      linear_backward(be, bd, G + o.qkv_w, (T*)nullptr, a_.dqkv.data(), A.a.data(), P + o.qkv_w,
                       int(N), d, 3 * d);
       mark(StepProfile::qkv, true);
-      norm_mod_backward(dres, G + o.ln1_w, dmod ? dmod : nullptr, dmod ? dmod + d : nullptr,
+      norm_mod_backward(be, dres, G + o.ln1_w, dmod ? dmod : nullptr, dmod ? dmod + d : nullptr,
                         a_.dg_part.data(), bd, A.xhat1.data(), A.rstd1.data(), P + o.ln1_w,
                         mod ? mod + d : nullptr, B, L, d, ms, cfg_.norm);
       mark(StepProfile::norm, true);
       if (tc)
-        linear_backward(a_.dc.data(), G + o.ada_w, G + o.ada_b, dmod, a_.c.data(), P + o.ada_w, B,
+        linear_backward(be, a_.dc.data(), G + o.ada_w, G + o.ada_b, dmod, a_.c.data(), P + o.ada_w, B,
                         cd, 6 * d, true);
       mark(StepProfile::cond, true);
     }
-    embedding_backward(G + lay_.tok_emb, tokens_.data(), dres, N, d);
+    embedding_backward(be, G + lay_.tok_emb, tokens_.data(), dres, N, d);
     mark(StepProfile::embed, true);
     if (tc) {
       const int e = cfg_.temb_dim;
-      silu_backward(a_.dc.data(), a_.dc.data(), a_.t2.data(), long(B) * cd);  // dt2
-      linear_backward(a_.ds1.data(), G + lay_.t_w2, G + lay_.t_b2, a_.dc.data(), a_.s1.data(),
+      silu_backward(be, a_.dc.data(), a_.dc.data(), a_.t2.data(), long(B) * cd);  // dt2
+      linear_backward(be, a_.ds1.data(), G + lay_.t_w2, G + lay_.t_b2, a_.dc.data(), a_.s1.data(),
                       P + lay_.t_w2, B, cd, cd);
-      silu_backward(a_.ds1.data(), a_.ds1.data(), a_.t1.data(), long(B) * cd);  // dt1
-      linear_backward((T*)nullptr, G + lay_.t_w1, G + lay_.t_b1, a_.ds1.data(), a_.temb.data(),
+      silu_backward(be, a_.ds1.data(), a_.ds1.data(), a_.t1.data(), long(B) * cd);  // dt1
+      linear_backward(be, (T*)nullptr, G + lay_.t_w1, G + lay_.t_b1, a_.ds1.data(), a_.temb.data(),
                       P + lay_.t_w1, B, e, cd);
       mark(StepProfile::cond, true);
     }
@@ -357,7 +405,7 @@ class Transformer {
                     a_.bd.size() + a_.bd2.size() + a_.bff.size() + a_.bglu.size() + a_.dqkv.size() +
                     a_.att_scratch.size() + a_.dg_part.size() + a_.dmod.size() +
                     a_.dmodf.size() + a_.dc.size() + a_.ds1.size();
-    std::size_t bytes = 0;
+    std::size_t bytes = tokens_.size() * sizeof(int);
     for (const auto& A : a_.layers) {
       n += A.xhat1.size() + A.rstd1.size() + A.a.size() + A.qkv.size() + A.att.size() +
            A.o.size() + A.p.size() + A.hmid.size() + A.xhat2.size() + A.rstd2.size() +
@@ -369,15 +417,20 @@ class Transformer {
 
  private:
   struct LayerActs {
-    std::vector<T> xhat1, rstd1, a, qkv, att, o, p, hmid, xhat2, rstd2, m, f1, g, f2, mod;
-    std::vector<unsigned char> keep_a, keep_m;  // dropout masks (only with dropout)
+    Buf<T> xhat1, rstd1, a, qkv, att, o, p, hmid, xhat2, rstd2, m, f1, g, f2, mod;
+    Buf<unsigned char> keep_a, keep_m;  // dropout masks (only with dropout)
   };
   struct Acts {
-    std::vector<T> res, temb, t1, s1, t2, c, modf, xhatf, rstdf, hf, logits;
+    Buf<T> res, temb, t1, s1, t2, c, modf, xhatf, rstdf, hf, logits;
     std::vector<LayerActs> layers;
-    std::vector<T> dlogits, dres, bd, bd2, bff, bglu, dqkv, att_scratch, dg_part, dmod, dmodf, dc,
-        ds1;
+    Buf<T> dlogits, dres, bd, bd2, bff, bglu, dqkv, att_scratch, dg_part, dmod, dmodf, dc, ds1;
   };
+
+  void check_param_size(std::size_t n) const {
+    if (n != lay_.total)
+      throw_invalid("nn::Transformer::set_params", "size", n,
+                    ("must equal the parameter count " + std::to_string(lay_.total)).c_str());
+  }
 
   void allocate(int B, int L) {
     if (B == B_ && L == L_) return;
@@ -387,6 +440,7 @@ class Transformer {
                       H = cfg_.n_head, V = cfg_.vocab_out, cd = cfg_.cond_dim;
     const bool tc = cfg_.time_cond;
     a_ = Acts{};
+    tokens_.resize(N);
     a_.res.resize((cfg_.n_layer + 1) * N * d);
     if (tc) {
       a_.temb.resize(B * std::size_t(cfg_.temb_dim));
@@ -429,8 +483,10 @@ class Transformer {
     a_.bff.resize(N * f);
     if (cfg_.mlp != MlpType::gelu) a_.bglu.resize(N * cfg_.fc1_rows());
     a_.dqkv.resize(N * 3 * d);
-    a_.att_scratch.resize(std::size_t(detail::max_threads()) * L * L);
+    a_.att_scratch.resize(std::size_t(B) * H * L * L);
     a_.dg_part.resize(B * d);
+    // dlogits starts at zero, so a backward() before any loss is defined (zero gradient).
+    fill_n(be_.exec, a_.dlogits.data(), std::int64_t(a_.dlogits.size()), T(0));
   }
 
   // Profiling: mark(phase) charges the time since the previous mark to `phase`.
@@ -444,15 +500,16 @@ class Transformer {
     last_ = now;
   }
 
+  Backend be_;
   bool drop_ = false;
   DropoutKey drop_key_{};
   StepProfile* prof_ = nullptr;
   std::chrono::steady_clock::time_point last_{};
   ModelConfig cfg_;
   ParamLayout lay_;
-  RopeTables<T> rope_;
-  std::vector<T> params_, grads_;
-  std::vector<int> tokens_;
+  RopeTables<T, memory_space> rope_;
+  Buf<T> params_, grads_;
+  Buf<int> tokens_;
   Acts a_;
   int B_ = 0, L_ = 0;
 };

@@ -10,4 +10,4 @@
 #include "model.hpp"
 #include "npy.hpp"
 #include "optim.hpp"
-#include "parallel.hpp"
+#include "backend.hpp"

@@ -1,5 +1,6 @@
-// discdiff/nn/simd.hpp: AVX2/FMA kernels for the float exp-based element-wise work of
-// nn/ (attention softmax, GELU), chosen at run time.
+// discdiff/nn/simd.hpp: host-only SIMD twins (AVX2/FMA) of the float exp-based nn
+// kernels (attention softmax rows, GELU), chosen at run time. The portable DD_HD kernels
+// in nn/ops/ are the reference; tests hold these twins against them.
 //
 // The library is compiled for the baseline ISA (x86-64: SSE2) unless the user passes
 // -march flags, so Eigen's vectorised exp/tanh run 4 wide. These functions carry
