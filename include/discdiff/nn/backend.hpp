@@ -23,6 +23,15 @@
 #include "../exec/sequential.hpp"
 #include "gemm.hpp"
 
+// The host GEMM engines need Eigen (and OpenBLAS where linked); nvcc builds only the portable
+// and device backends. DISCDIFF_NN_HOST_GEMM is 1 where HostBackend exists.
+#if !defined(__CUDACC__)
+#include "gemm_host.hpp"
+#define DISCDIFF_NN_HOST_GEMM 1
+#else
+#define DISCDIFF_NN_HOST_GEMM 0
+#endif
+
 namespace discdiff {
 namespace nn {
 
@@ -46,6 +55,7 @@ struct Backend {
   Gemm gemm{};
 };
 
+#if DISCDIFF_NN_HOST_GEMM
 /// The CPU default: OpenMP (small passes on the calling thread), OpenBLAS (or threaded
 /// Eigen), SIMD twins.
 using HostBackend = Backend<OpenMPExecutor, HostGemm, true>;
@@ -60,6 +70,8 @@ inline HostBackend make_host_backend(int threads = 0, double min_work = kParalle
   be.gemm.exec.min_work = 0;
   return be;
 }
+
+#endif  // DISCDIFF_NN_HOST_GEMM
 
 /// The portable reference on one host thread: SequentialExecutor, naive GEMM, no twins.
 using ReferenceBackend = Backend<SequentialExecutor, NaiveGemm<SequentialExecutor>, false>;

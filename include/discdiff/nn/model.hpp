@@ -74,13 +74,20 @@ struct DropoutKey {
 /// HostBackend (small passes on the calling thread), a value-initialised one otherwise.
 template <class Backend>
 Backend default_backend() {
+#if DISCDIFF_NN_HOST_GEMM
   if constexpr (std::is_same<Backend, HostBackend>::value) return make_host_backend();
-  else return Backend{};
+  else
+#endif
+    return Backend{};
 }
 
 /// The transformer: parameters, gradients and activations as flat arrays in the backend's
 /// memory space.
+#if DISCDIFF_NN_HOST_GEMM
 template <class T, class Backend = HostBackend>
+#else
+template <class T, class Backend>
+#endif
 class Transformer {
  public:
   using backend_type = Backend;

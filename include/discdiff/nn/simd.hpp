@@ -18,7 +18,7 @@
 #pragma once
 
 #if !defined(DISCDIFF_NN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
-    defined(__x86_64__)
+    defined(__x86_64__) && !defined(__CUDACC__)
 #define DISCDIFF_NN_SIMD 1
 #include <immintrin.h>
 #else
