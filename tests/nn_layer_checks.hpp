@@ -253,6 +253,18 @@ void check_norm(const Be& be) {
       nn::norm_mod_backward(be, dx.data(), dg.data(), modulated ? dmod.data() + 3 * C : nullptr,
                             modulated ? dmod.data() + 4 * C : nullptr, part.data(), bdo.data(),
                             xhat.data(), rstd.data(), bg.data(), sc, B, L, C, ms, nt);
+      {  // the other way of running the backward (per sequence vs split): the same bits
+        const nn::SeqSplit other = nn::detail::use_split<Be>(nn::SeqSplit::automatic)
+                                       ? nn::SeqSplit::per_sequence
+                                       : nn::SeqSplit::split;
+        auto dx2 = up<T, S>(V(x.size(), 0.0)), dg2 = up<T, S>(V(C, 0.0)), dmod2 = up<T, S>(V(B * ms, 0.0));
+        nn::norm_mod_backward(be, dx2.data(), dg2.data(), modulated ? dmod2.data() + 3 * C : nullptr,
+                              modulated ? dmod2.data() + 4 * C : nullptr, part.data(), bdo.data(),
+                              xhat.data(), rstd.data(), bg.data(), sc, B, L, C, ms, nt, other);
+        CHECK(down(dx2) == down(dx));
+        CHECK(down(dg2) == down(dg));
+        CHECK(down(dmod2) == down(dmod));
+      }
       compare("norm out", down(out), ref.out, tol<T>());
       compare("norm dx", down(dx), ref.dx, tol<T>());
       compare("norm dg", down(dg), ref.dg, tol<T>());
@@ -303,6 +315,16 @@ void check_residual_embedding(const Be& be) {
   nn::gated_residual_forward(be, o.data(), bx.data(), bF.data(), bgt.data() + 2 * C, B, L, C, ms);
   nn::gated_residual_backward(be, gF.data(), gg.data() + 2 * C, bdo.data(), bF.data(), bgt.data() + 2 * C,
                               B, L, C, ms);
+  {  // per sequence and split: the same bits
+    Buffer<T, S> gF1(x.size()), gF2(x.size());
+    auto gg1 = up<T, S>(V(B * ms, 0.0)), gg2 = up<T, S>(V(B * ms, 0.0));
+    nn::gated_residual_backward(be, gF1.data(), gg1.data() + 2 * C, bdo.data(), bF.data(), bgt.data() + 2 * C,
+                                B, L, C, ms, nn::SeqSplit::per_sequence);
+    nn::gated_residual_backward(be, gF2.data(), gg2.data() + 2 * C, bdo.data(), bF.data(), bgt.data() + 2 * C,
+                                B, L, C, ms, nn::SeqSplit::split);
+    CHECK(down(gF1) == down(gF2));
+    CHECK(down(gg1) == down(gg2));
+  }
   compare("residual out", down(o), out, tol<T>());
   compare("residual dF", down(gF), dF, tol<T>());
   const V gv = down(gg);

@@ -32,19 +32,34 @@ namespace nn {
 
 /// A two-level strided batch: item (o, i), o < outer, i < inner, multiplies
 /// A + o a_outer + i a_inner by B + o b_outer + i b_inner into C + o c_outer + i c_inner.
-/// (Attention: outer = batch rows b, inner = heads h.) The default is one product.
+/// (Attention: outer = batch rows b, inner = heads h.) Items are numbered k = o inner + i;
+/// a call runs the `limit` items first, first + 1, ... (limit < 0: all from first on).
+/// The default is one product.
 struct GemmBatch {
   int outer = 1, inner = 1;
   std::int64_t a_outer = 0, a_inner = 0, b_outer = 0, b_inner = 0, c_outer = 0, c_inner = 0;
-  DD_HD std::int64_t count() const { return std::int64_t(outer) * inner; }
+  std::int64_t first = 0, limit = -1;
+  DD_HD std::int64_t count() const {
+    return limit >= 0 ? limit : std::int64_t(outer) * inner - first;
+  }
+  /// The same batch restricted to items [k0, k0 + n) of the full numbering.
+  GemmBatch slice(std::int64_t k0, std::int64_t n) const {
+    GemmBatch g = *this;
+    g.first = k0;
+    g.limit = n;
+    return g;
+  }
   DD_HD std::int64_t a_off(std::int64_t item) const {
-    return (item / inner) * a_outer + (item % inner) * a_inner;
+    const std::int64_t k = first + item;
+    return (k / inner) * a_outer + (k % inner) * a_inner;
   }
   DD_HD std::int64_t b_off(std::int64_t item) const {
-    return (item / inner) * b_outer + (item % inner) * b_inner;
+    const std::int64_t k = first + item;
+    return (k / inner) * b_outer + (k % inner) * b_inner;
   }
   DD_HD std::int64_t c_off(std::int64_t item) const {
-    return (item / inner) * c_outer + (item % inner) * c_inner;
+    const std::int64_t k = first + item;
+    return (k / inner) * c_outer + (k % inner) * c_inner;
   }
 };
 

@@ -160,7 +160,8 @@ struct EigenGemm {
     const std::int64_t n = batch.count();
     if (n == 0 || M == 0 || N == 0) return;
     if (n == 1) {
-      gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      gemm(ta, tb, M, N, K, alpha, A + batch.a_off(0), lda, B + batch.b_off(0), ldb, beta,
+           C + batch.c_off(0), ldc);
       return;
     }
     exec.for_each(n, detail::BatchItemGemm<T, false>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
@@ -187,7 +188,8 @@ struct BlasGemm {
     const std::int64_t n = batch.count();
     if (n == 0 || M == 0 || N == 0) return;
     if (n == 1) {
-      gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      gemm(ta, tb, M, N, K, alpha, A + batch.a_off(0), lda, B + batch.b_off(0), ldb, beta,
+           C + batch.c_off(0), ldc);
       return;
     }
     exec.for_each(n, detail::BatchItemGemm<T, true>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},

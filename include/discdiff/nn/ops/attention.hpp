@@ -104,7 +104,81 @@ inline GemmBatch make_batch(int B, int H, std::int64_t ao, std::int64_t ai, std:
 }
 }  // namespace detail
 
-/// Forward: att = softmax(scale Q K^T [masked]), out = att V.
+namespace detail {
+/// (sequence, head) items per pass of the attention: on a host executor, groups whose
+/// probabilities (L^2 each) fit in about 1 MB, so that the scores, the softmax and the second
+/// product of a group run while its rows are in cache; on a device, every item at once.
+template <class Be, class T>
+std::int64_t attention_chunk(std::int64_t items, int L) {
+  if (!Be::exec_type::host_memory) return items;
+  const std::int64_t per = std::int64_t(L) * L * std::int64_t(sizeof(T));
+  std::int64_t c = (std::int64_t(1) << 20) / (per > 0 ? per : 1);
+  c = c < 2 ? 2 : c;
+  return c < items ? c : items;
+}
+}  // namespace detail
+
+#if !defined(__CUDACC__)
+/// Host-only twin of the forward composition (backends with host_simd): item k = (b, h)
+/// runs its two products and its softmax rows on one thread (the GEMM engine called per
+/// item inside the executor's parallel region, where OpenBLAS and Eigen run single-
+/// threaded), so an item's L x L probabilities stay in that core's cache and the whole
+/// attention is one parallel region. Same operations per item as the batched composition.
+template <class Be, class T>
+struct AttentionForwardItemTwin {
+  const Be* be;
+  T* out;
+  T* att;
+  const T* qkv;
+  int L, C, H;
+  bool causal;
+  GemmBatch qk, pv;
+  void operator()(std::int64_t k) const {
+    const int hd = C / H, ld = 3 * C;
+    const T scale = T(1) / math::sqrt(T(hd));
+    be->gemm.gemm_batched(false, true, L, L, hd, scale, qkv, ld, qkv + C, ld, T(0), att, L, qk.slice(k, 1));
+    T* P = att + k * L * L;
+#if DISCDIFF_NN_SIMD
+    if constexpr (std::is_same<T, float>::value)
+      if (detail::use_simd_twin<Be, T>()) {
+        const SoftmaxRowSimdTwin row{P, L, causal};
+        for (int i = 0; i < L; ++i) row(i);
+        be->gemm.gemm_batched(false, false, L, hd, L, T(1), att, L, qkv + 2 * C, ld, T(0), out, C, pv.slice(k, 1));
+        return;
+      }
+#endif
+    const SoftmaxRowKernel<T> row{P, L, causal};
+    for (int i = 0; i < L; ++i) row(i);
+    be->gemm.gemm_batched(false, false, L, hd, L, T(1), att, L, qkv + 2 * C, ld, T(0), out, C, pv.slice(k, 1));
+  }
+};
+/// Host-only twin of the backward composition: item k's five steps on one thread.
+template <class Be, class T>
+struct AttentionBackwardItemTwin {
+  const Be* be;
+  T* dqkv;
+  T* scratch;
+  const T* dout;
+  const T* att;
+  const T* qkv;
+  int L, C, H;
+  GemmBatch pdo, dov, dsk;
+  void operator()(std::int64_t k) const {
+    const int hd = C / H, ld = 3 * C;
+    const T scale = T(1) / math::sqrt(T(hd));
+    be->gemm.gemm_batched(true, false, L, hd, L, T(1), att, L, dout, C, T(0), dqkv + 2 * C, ld, pdo.slice(k, 1));
+    be->gemm.gemm_batched(false, true, L, L, hd, T(1), dout, C, qkv + 2 * C, ld, T(0), scratch, L, dov.slice(k, 1));
+    const SoftmaxBackwardRowKernel<T> row{scratch + k * L * L, att + k * L * L, L, scale};
+    for (int i = 0; i < L; ++i) row(i);
+    be->gemm.gemm_batched(false, false, L, hd, L, T(1), scratch, L, qkv + C, ld, T(0), dqkv, ld, dsk.slice(k, 1));
+    be->gemm.gemm_batched(true, false, L, hd, L, T(1), scratch, L, qkv, ld, T(0), dqkv + C, ld, dsk.slice(k, 1));
+  }
+};
+#endif
+
+/// Forward: att = softmax(scale Q K^T [masked]), out = att V: strided-batched products and a
+/// row kernel, in groups of detail::attention_chunk items (the results do not depend on the
+/// grouping); host_simd backends run AttentionForwardItemTwin instead.
 template <class Be, class T>
 void attention_forward(const Be& be, T* out, T* att, const T* qkv, int B, int L, int C, int H,
                        bool causal) {
@@ -112,28 +186,40 @@ void attention_forward(const Be& be, T* out, T* att, const T* qkv, int B, int L,
   const T scale = T(1) / math::sqrt(T(hd));
   const int ld = 3 * C;
   const detail::AttnStrides s(L, C, H);
-  // S = scale Q K^T
-  be.gemm.gemm_batched(false, true, L, L, hd, scale, qkv, ld, qkv + C, ld, T(0), att, L,
-                       detail::make_batch(B, H, s.qkv_outer, s.head, s.qkv_outer, s.head,
-                                          s.p_outer, s.p_inner));
-  const std::int64_t rows = std::int64_t(B) * H * L;
-  bool done = false;
-#if DISCDIFF_NN_SIMD
-  if constexpr (std::is_same<T, float>::value)
-    if (detail::use_simd_twin<Be, T>()) {
-      be.exec.for_each(rows, SoftmaxRowSimdTwin{att, L, causal}, double(rows) * L);
-      done = true;
-    }
+  const GemmBatch qk = detail::make_batch(B, H, s.qkv_outer, s.head, s.qkv_outer, s.head, s.p_outer, s.p_inner);
+  const GemmBatch pv = detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head, s.o_outer, s.head);
+  const std::int64_t items = std::int64_t(B) * H;
+#if !defined(__CUDACC__)
+  if constexpr (Be::host_simd) {
+    be.exec.for_each(items, AttentionForwardItemTwin<Be, T>{&be, out, att, qkv, L, C, H, causal, qk, pv},
+                     double(items) * L * L * hd);
+    return;
+  }
 #endif
-  if (!done) be.exec.for_each(rows, SoftmaxRowKernel<T>{att, L, causal}, double(rows) * L);
-  // O = P V
-  be.gemm.gemm_batched(false, false, L, hd, L, T(1), att, L, qkv + 2 * C, ld, T(0), out, C,
-                       detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head,
-                                          s.o_outer, s.head));
+  const std::int64_t chunk = detail::attention_chunk<Be, T>(items, L);
+  for (std::int64_t k0 = 0; k0 < items; k0 += chunk) {
+    const std::int64_t n = k0 + chunk < items ? chunk : items - k0;
+    // S = scale Q K^T
+    be.gemm.gemm_batched(false, true, L, L, hd, scale, qkv, ld, qkv + C, ld, T(0), att, L, qk.slice(k0, n));
+    T* rows0 = att + k0 * L * L;
+    const std::int64_t rows = n * L;
+    bool done = false;
+#if DISCDIFF_NN_SIMD
+    if constexpr (std::is_same<T, float>::value)
+      if (detail::use_simd_twin<Be, T>()) {
+        be.exec.for_each(rows, SoftmaxRowSimdTwin{rows0, L, causal}, double(rows) * L);
+        done = true;
+      }
+#endif
+    if (!done) be.exec.for_each(rows, SoftmaxRowKernel<T>{rows0, L, causal}, double(rows) * L);
+    // O = P V
+    be.gemm.gemm_batched(false, false, L, hd, L, T(1), att, L, qkv + 2 * C, ld, T(0), out, C, pv.slice(k0, n));
+  }
 }
 
 /// Backward. dqkv (N x 3C) is written (gradients w.r.t. the rotated q, k and v); scratch
-/// holds B H L L elements (backend memory).
+/// holds B H L L elements (backend memory), in groups of detail::attention_chunk items
+/// (host_simd backends: AttentionBackwardItemTwin, one item per kernel element).
 ///   dV = P^T dO;  dP = dO V^T;  dS = P (dP - rowsum(P dP)) / sqrt(hd);  dQ = dS K;  dK = dS^T Q.
 /// Masked (causal) entries have P = 0, hence dS = 0.
 template <class Be, class T>
@@ -143,24 +229,32 @@ void attention_backward(const Be& be, T* dqkv, T* scratch, const T* dout, const 
   const T scale = T(1) / math::sqrt(T(hd));
   const int ld = 3 * C;
   const detail::AttnStrides s(L, C, H);
-  // dV = P^T dO
-  be.gemm.gemm_batched(true, false, L, hd, L, T(1), att, L, dout, C, T(0), dqkv + 2 * C, ld,
-                       detail::make_batch(B, H, s.p_outer, s.p_inner, s.o_outer, s.head,
-                                          s.qkv_outer, s.head));
-  // dP = dO V^T
-  be.gemm.gemm_batched(false, true, L, L, hd, T(1), dout, C, qkv + 2 * C, ld, T(0), scratch, L,
-                       detail::make_batch(B, H, s.o_outer, s.head, s.qkv_outer, s.head,
-                                          s.p_outer, s.p_inner));
-  const std::int64_t rows = std::int64_t(B) * H * L;
-  be.exec.for_each(rows, SoftmaxBackwardRowKernel<T>{scratch, att, L, scale}, double(rows) * L);
-  // dQ = dS K
-  be.gemm.gemm_batched(false, false, L, hd, L, T(1), scratch, L, qkv + C, ld, T(0), dqkv, ld,
-                       detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head,
-                                          s.qkv_outer, s.head));
-  // dK = dS^T Q
-  be.gemm.gemm_batched(true, false, L, hd, L, T(1), scratch, L, qkv, ld, T(0), dqkv + C, ld,
-                       detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head,
-                                          s.qkv_outer, s.head));
+  const std::int64_t items = std::int64_t(B) * H;
+  const std::int64_t chunk = detail::attention_chunk<Be, T>(items, L);
+  const GemmBatch pdo = detail::make_batch(B, H, s.p_outer, s.p_inner, s.o_outer, s.head, s.qkv_outer, s.head);
+  const GemmBatch dov = detail::make_batch(B, H, s.o_outer, s.head, s.qkv_outer, s.head, s.p_outer, s.p_inner);
+  const GemmBatch dsk = detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head, s.qkv_outer, s.head);
+#if !defined(__CUDACC__)
+  if constexpr (Be::host_simd) {
+    be.exec.for_each(items, AttentionBackwardItemTwin<Be, T>{&be, dqkv, scratch, dout, att, qkv, L, C, H, pdo, dov, dsk},
+                     double(items) * L * L * hd);
+    return;
+  }
+#endif
+  for (std::int64_t k0 = 0; k0 < items; k0 += chunk) {
+    const std::int64_t n = k0 + chunk < items ? chunk : items - k0;
+    T* dP = scratch;  // item k's dP at scratch + k L L
+    // dV = P^T dO
+    be.gemm.gemm_batched(true, false, L, hd, L, T(1), att, L, dout, C, T(0), dqkv + 2 * C, ld, pdo.slice(k0, n));
+    // dP = dO V^T
+    be.gemm.gemm_batched(false, true, L, L, hd, T(1), dout, C, qkv + 2 * C, ld, T(0), dP, L, dov.slice(k0, n));
+    const std::int64_t rows = n * L;
+    be.exec.for_each(rows, SoftmaxBackwardRowKernel<T>{scratch + k0 * L * L, att + k0 * L * L, L, scale}, double(rows) * L);
+    // dQ = dS K
+    be.gemm.gemm_batched(false, false, L, hd, L, T(1), dP, L, qkv + C, ld, T(0), dqkv, ld, dsk.slice(k0, n));
+    // dK = dS^T Q
+    be.gemm.gemm_batched(true, false, L, hd, L, T(1), dP, L, qkv, ld, T(0), dqkv + C, ld, dsk.slice(k0, n));
+  }
 }
 
 /// Naive host reference of attention_forward (loops; same outputs and saved probabilities).

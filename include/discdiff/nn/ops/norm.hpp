@@ -140,6 +140,95 @@ struct NormModBackwardColKernel {
   }
 };
 
+/// The whole backward of one sequence b per element (host executors: one pass over the rows
+/// keeps them in cache): the column sums of NormModBackwardColKernel and the dx of
+/// NormModBackwardRowKernel, with the same operations in the same order (bit-identical).
+template <class T>
+struct NormModBackwardSeqKernel {
+  T* dx;
+  T* dshift;
+  T* dscale;
+  T* dg_part;
+  const T* dout;
+  const T* xhat;
+  const T* rstd;
+  const T* g;
+  const T* scale;
+  int L, C;
+  std::int64_t mod_stride;
+  bool layer_norm;
+  DD_HD void operator()(std::int64_t b) const {
+    const T* sc = scale ? scale + b * mod_stride : nullptr;
+    T* gp = dg_part + b * C;
+    T* dsh = dshift ? dshift + b * mod_stride : nullptr;
+    T* dsc = dscale ? dscale + b * mod_stride : nullptr;
+    for (int c = 0; c < C; ++c) gp[c] = T(0);
+    if (dsh)
+      for (int c = 0; c < C; ++c) dsh[c] = T(0);
+    if (dsc)
+      for (int c = 0; c < C; ++c) dsc[c] = T(0);
+    for (int i = 0; i < L; ++i) {
+      const std::int64_t n = b * L + i;
+      const T* go = dout + n * C;
+      const T* xh = xhat + n * C;
+      T* dxr = dx + n * C;
+      if (dsc && dsh) {
+        for (int c = 0; c < C; ++c) {
+          dsc[c] += go[c] * xh[c] * g[c];
+          dsh[c] += go[c];
+        }
+      } else {
+        if (dsc)
+          for (int c = 0; c < C; ++c) dsc[c] += go[c] * xh[c] * g[c];
+        if (dsh)
+          for (int c = 0; c < C; ++c) dsh[c] += go[c];
+      }
+      // lanes: lane k takes the columns = k mod 8 (branch-free chunked loops vectorise)
+      T a1[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
+      T a2[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
+      int c = 0;
+      if (sc) {
+        for (; c + 8 <= C; c += 8)
+          for (int k = 0; k < 8; ++k) {
+            const T dy = go[c + k] * (T(1) + sc[c + k]);
+            gp[c + k] += dy * xh[c + k];
+            const T v = dy * g[c + k];
+            a1[k] += v;
+            a2[k] += v * xh[c + k];
+          }
+        for (; c < C; ++c) {
+          const T dy = go[c] * (T(1) + sc[c]);
+          gp[c] += dy * xh[c];
+          const T v = dy * g[c];
+          a1[c & 7] += v;
+          a2[c & 7] += v * xh[c];
+        }
+      } else {
+        for (; c + 8 <= C; c += 8)
+          for (int k = 0; k < 8; ++k) {
+            gp[c + k] += go[c + k] * xh[c + k];
+            const T v = go[c + k] * g[c + k];
+            a1[k] += v;
+            a2[k] += v * xh[c + k];
+          }
+        for (; c < C; ++c) {
+          gp[c] += go[c] * xh[c];
+          const T v = go[c] * g[c];
+          a1[c & 7] += v;
+          a2[c & 7] += v * xh[c];
+        }
+      }
+      const T m1 = layer_norm ? detail::combine8(a1) / T(C) : T(0);
+      const T m2 = detail::combine8(a2) / T(C);
+      const T rs = rstd[n];
+      if (sc)
+        for (c = 0; c < C; ++c) dxr[c] += rs * (go[c] * (T(1) + sc[c]) * g[c] - m1 - xh[c] * m2);
+      else
+        for (c = 0; c < C; ++c) dxr[c] += rs * (go[c] * g[c] - m1 - xh[c] * m2);
+    }
+  }
+};
+
 /// dg[c] += sum_b part[b, c] (b ascending), one column per element.
 template <class T>
 struct ColumnPartialSumKernel {
@@ -164,13 +253,33 @@ void norm_mod_forward(const Be& be, T* out, T* xhat, T* rstd, const T* x, const 
                    double(N) * C);
 }
 
+/// How a backward with per-sequence sums runs: one element per sequence (one pass over the
+/// rows; the host executors' default) or split into a per-(sequence, column block) kernel and
+/// a per-row kernel (more parallel: the device default). Same bits either way.
+enum class SeqSplit { automatic, per_sequence, split };
+namespace detail {
+template <class Be>
+bool use_split(SeqSplit s) {
+  return s == SeqSplit::split || (s == SeqSplit::automatic && !Be::exec_type::host_memory);
+}
+}  // namespace detail
+
 /// Backward of norm_mod_forward: dx += ..., dg += ..., dshift/dscale written (stride
 /// mod_stride) when non-null; dg_part is B x C scratch in the backend's memory.
 template <class Be, class T>
 void norm_mod_backward(const Be& be, T* dx, T* dg, T* dshift, T* dscale, T* dg_part,
                        const T* dout, const T* xhat, const T* rstd, const T* g, const T* scale,
-                       int B, int L, int C, long mod_stride, NormType nt) {
+                       int B, int L, int C, long mod_stride, NormType nt,
+                       SeqSplit how = SeqSplit::automatic) {
   const std::int64_t N = std::int64_t(B) * L;
+  if (!detail::use_split<Be>(how)) {
+    be.exec.for_each(B, NormModBackwardSeqKernel<T>{dx, dshift, dscale, dg_part, dout, xhat, rstd,
+                                                    g, scale, L, C, mod_stride,
+                                                    nt == NormType::layer_norm},
+                     double(N) * C);
+    be.exec.for_each(C, ColumnPartialSumKernel<T>{dg, dg_part, B, C}, double(B) * C);
+    return;
+  }
   const int nblk = detail::col_blocks(C);
   be.exec.for_each(std::int64_t(B) * nblk,
                    NormModBackwardColKernel<T>{dshift, dscale, dg_part, dout, xhat, g, scale, L,

@@ -6,6 +6,7 @@
 
 #include "../../core/config.hpp"
 #include "common.hpp"
+#include "norm.hpp"
 
 namespace discdiff {
 namespace nn {
@@ -69,6 +70,33 @@ struct GateGradKernel {
   }
 };
 
+/// The whole backward of one sequence per element (host executors): dF and dgate in one pass.
+template <class T>
+struct GatedResidualBackwardSeqKernel {
+  T* dF;
+  T* dgate;
+  const T* dout;
+  const T* F;
+  const T* gate;
+  int L, C;
+  std::int64_t mod_stride;
+  DD_HD void operator()(std::int64_t b) const {
+    const T* gt = gate ? gate + b * mod_stride : nullptr;
+    T* dg = dgate ? dgate + b * mod_stride : nullptr;
+    if (dg)
+      for (int c = 0; c < C; ++c) dg[c] = T(0);
+    for (int i = 0; i < L; ++i) {
+      const std::int64_t o = (b * L + i) * C;
+      if (gt)
+        for (int c = 0; c < C; ++c) dF[o + c] = dout[o + c] * gt[c];
+      else
+        for (int c = 0; c < C; ++c) dF[o + c] = dout[o + c];
+      if (dg)
+        for (int c = 0; c < C; ++c) dg[c] += dout[o + c] * F[o + c];
+    }
+  }
+};
+
 template <class Be, class T>
 void gated_residual_forward(const Be& be, T* out, const T* x, const T* F, const T* gate, int B,
                             int L, int C, long mod_stride) {
@@ -78,10 +106,17 @@ void gated_residual_forward(const Be& be, T* out, const T* x, const T* F, const 
 
 /// Backward: dF = dout gate (written); dgate[b] = sum_pos dout F (written, if non-null).
 /// (dx += dout is implicit: the residual gradient buffer is shared.)
+/// `how`: SeqSplit of norm.hpp (one element per sequence on the host, split on a device).
 template <class Be, class T>
 void gated_residual_backward(const Be& be, T* dF, T* dgate, const T* dout, const T* F,
-                             const T* gate, int B, int L, int C, long mod_stride) {
+                             const T* gate, int B, int L, int C, long mod_stride,
+                             SeqSplit how = SeqSplit::automatic) {
   const std::int64_t N = std::int64_t(B) * L;
+  if (!detail::use_split<Be>(how)) {
+    be.exec.for_each(B, GatedResidualBackwardSeqKernel<T>{dF, dgate, dout, F, gate, L, C, mod_stride},
+                     double(N) * C);
+    return;
+  }
   if (dgate) {
     const int nblk = detail::col_blocks(C);
     be.exec.for_each(std::int64_t(B) * nblk, GateGradKernel<T>{dgate, dout, F, L, C, nblk, mod_stride},
