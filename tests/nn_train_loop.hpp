@@ -5,6 +5,8 @@
 // the host, so a run is a pure function of (backend, steps, seed, config, B, loss).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -180,6 +182,35 @@ TrainRun<T> train_masked_ce(const Be& be, int steps, std::uint64_t seed,
   run.adam_m = to_host_vector(opt.first_moment());
   run.adam_v = to_host_vector(opt.second_moment());
   return run;
+}
+
+/// Every element equal (NaNs in the same places count as equal).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i]) && !(a[i] != a[i] && b[i] != b[i])) return false;
+  return true;
+}
+/// max |a - b| (absolute); the sizes must match.
+template <class T>
+double max_abs(const std::vector<T>& a, const std::vector<T>& b) {
+  double w = a.size() == b.size() ? 0.0 : HUGE_VAL;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+    w = std::max(w, std::abs(double(a[i]) - double(b[i])));
+  return w;
+}
+/// max |a - b| / (|b| + rms(b)) over the elements; the sizes must match.
+template <class T>
+double max_rel(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return HUGE_VAL;
+  double rms = 0;
+  for (T v : b) rms += double(v) * double(v);
+  rms = b.empty() ? 0 : std::sqrt(rms / double(b.size()));
+  double w = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    w = std::max(w, std::abs(double(a[i]) - double(b[i])) / (std::abs(double(b[i])) + rms + 1e-300));
+  return w;
 }
 
 }  // namespace testing

@@ -25,34 +25,9 @@ using ThrustHostGemm = PortableBackend<ThrustExecutor, HostGemm>;
 /// Thrust-OMP kernels and the naive GEMM on Thrust: nothing host-specific at all.
 using ThrustNaive = PortableBackend<ThrustExecutor>;
 
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!(a[i] == b[i])) return false;
-  return true;
-}
-/// max |a - b| (absolute).
-template <class T>
-double max_abs(const std::vector<T>& a, const std::vector<T>& b) {
-  REQUIRE(a.size() == b.size());
-  double w = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) w = std::max(w, std::abs(double(a[i]) - double(b[i])));
-  return w;
-}
-
-/// max |a - b| / (|b| + rms(b)) over the elements.
-template <class T>
-double max_rel(const std::vector<T>& a, const std::vector<T>& b) {
-  REQUIRE(a.size() == b.size());
-  double rms = 0;
-  for (T v : b) rms += double(v) * double(v);
-  rms = std::sqrt(rms / double(b.size()));
-  double w = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    w = std::max(w, std::abs(double(a[i]) - double(b[i])) / (std::abs(double(b[i])) + rms));
-  return w;
-}
+using tst::max_abs;
+using tst::max_rel;
+using tst::same_bits;
 }  // namespace
 
 TEST_CASE_TEMPLATE("thrust nn: every layer on Thrust-OMP (host GEMM)", T, float, double) {

@@ -128,6 +128,22 @@ struct BatchItemGemm {
     gemm_eigen(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 };
+/// The batched call of the host engines: one item goes to the engine's own (threaded) gemm,
+/// several run in parallel on its executor, each a one-thread product (BatchItemGemm).
+template <bool Blas, class Engine, class T>
+void host_gemm_batched(const Engine& e, bool ta, bool tb, int M, int N, int K, T alpha,
+                       const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc,
+                       const GemmBatch& batch) {
+  const std::int64_t n = batch.count();
+  if (n == 0 || M == 0 || N == 0) return;
+  if (n == 1) {
+    e.gemm(ta, tb, M, N, K, alpha, A + batch.a_off(0), lda, B + batch.b_off(0), ldb, beta,
+           C + batch.c_off(0), ldc);
+    return;
+  }
+  e.exec.for_each(n, BatchItemGemm<T, Blas>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
+                  double(n) * M * N * K);
+}
 }  // namespace detail
 
 /// Eigen's GEMM on the host with our own threads: single products split C into one block
@@ -157,15 +173,7 @@ struct EigenGemm {
   template <class T>
   void gemm_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
                     const T* B, int ldb, T beta, T* C, int ldc, const GemmBatch& batch) const {
-    const std::int64_t n = batch.count();
-    if (n == 0 || M == 0 || N == 0) return;
-    if (n == 1) {
-      gemm(ta, tb, M, N, K, alpha, A + batch.a_off(0), lda, B + batch.b_off(0), ldb, beta,
-           C + batch.c_off(0), ldc);
-      return;
-    }
-    exec.for_each(n, detail::BatchItemGemm<T, false>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
-                  double(n) * M * N * K);
+    detail::host_gemm_batched<false>(*this, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
   }
 };
 
@@ -185,15 +193,7 @@ struct BlasGemm {
   template <class T>
   void gemm_batched(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int lda,
                     const T* B, int ldb, T beta, T* C, int ldc, const GemmBatch& batch) const {
-    const std::int64_t n = batch.count();
-    if (n == 0 || M == 0 || N == 0) return;
-    if (n == 1) {
-      gemm(ta, tb, M, N, K, alpha, A + batch.a_off(0), lda, B + batch.b_off(0), ldb, beta,
-           C + batch.c_off(0), ldc);
-      return;
-    }
-    exec.for_each(n, detail::BatchItemGemm<T, true>{ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, C, ldc, batch},
-                  double(n) * M * N * K);
+    detail::host_gemm_batched<true>(*this, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
   }
 };
 /// The host engine (the fast path): OpenBLAS where the target links discdiff_blas.
