@@ -72,6 +72,16 @@ struct OpenMPExecutor {
 #endif
   }
 
+  /// The index of the calling thread in the current parallel region (0 outside one), for
+  /// host-only kernels that keep per-thread scratch; always < team_size() of the region.
+  static int worker_index() {
+#if defined(_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+  }
+
   /// for_each with a work estimate (elements the call touches): below min_work the loop
   /// runs on the calling thread, as does a call made inside an active parallel region.
   template <class F>

@@ -14,6 +14,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/numerics.hpp"
+#include "../../exec/openmp.hpp"
 #include "../gemm.hpp"
 #include "../simd.hpp"
 #include "activation.hpp"
@@ -105,6 +106,14 @@ inline GemmBatch make_batch(int B, int H, std::int64_t ao, std::int64_t ai, std:
 }  // namespace detail
 
 namespace detail {
+/// True when every thread of the executor's team can own one of `items` scratch blocks.
+template <class Exec>
+bool team_fits(const Exec& ex, std::int64_t items) {
+  if constexpr (std::is_same<Exec, OpenMPExecutor>::value) return ex.team_size() <= items;
+  (void)ex;
+  (void)items;
+  return false;
+}
 /// (sequence, head) items per pass of the attention: on a host executor, groups whose
 /// probabilities (L^2 each) fit in about 1 MB, so that the scores, the softmax and the second
 /// product of a group run while its rows are in cache; on a device, every item at once.
@@ -152,7 +161,9 @@ struct AttentionForwardItemTwin {
     be->gemm.gemm_batched(false, false, L, hd, L, T(1), att, L, qkv + 2 * C, ld, T(0), out, C, pv.slice(k, 1));
   }
 };
-/// Host-only twin of the backward composition: item k's five steps on one thread.
+/// Host-only twin of the backward composition: item k's five steps on one thread. On the
+/// OpenMP executor each thread reuses one L x L block of scratch for dP (it stays in cache);
+/// otherwise item k uses block k.
 template <class Be, class T>
 struct AttentionBackwardItemTwin {
   const Be* be;
@@ -163,15 +174,23 @@ struct AttentionBackwardItemTwin {
   const T* qkv;
   int L, C, H;
   GemmBatch pdo, dov, dsk;
+  bool per_worker;  // scratch slot = OpenMP thread index (needs team size <= B H)
   void operator()(std::int64_t k) const {
     const int hd = C / H, ld = 3 * C;
     const T scale = T(1) / math::sqrt(T(hd));
     be->gemm.gemm_batched(true, false, L, hd, L, T(1), att, L, dout, C, T(0), dqkv + 2 * C, ld, pdo.slice(k, 1));
-    be->gemm.gemm_batched(false, true, L, L, hd, T(1), dout, C, qkv + 2 * C, ld, T(0), scratch, L, dov.slice(k, 1));
-    const SoftmaxBackwardRowKernel<T> row{scratch + k * L * L, att + k * L * L, L, scale};
+    std::int64_t slot = k;
+    if constexpr (std::is_same<typename Be::exec_type, OpenMPExecutor>::value)
+      if (per_worker) slot = OpenMPExecutor::worker_index();
+    T* dP = scratch + slot * L * L;
+    const GemmBatch vs = dov.slice(k, 1);  // dP = dO V^T into this item's slot
+    be->gemm.gemm(false, true, L, L, hd, T(1), dout + vs.a_off(0), C, qkv + 2 * C + vs.b_off(0), ld,
+                  T(0), dP, L);
+    const SoftmaxBackwardRowKernel<T> row{dP, att + k * L * L, L, scale};
     for (int i = 0; i < L; ++i) row(i);
-    be->gemm.gemm_batched(false, false, L, hd, L, T(1), scratch, L, qkv + C, ld, T(0), dqkv, ld, dsk.slice(k, 1));
-    be->gemm.gemm_batched(true, false, L, hd, L, T(1), scratch, L, qkv, ld, T(0), dqkv + C, ld, dsk.slice(k, 1));
+    const GemmBatch ks = dsk.slice(k, 1);
+    be->gemm.gemm(false, false, L, hd, L, T(1), dP, L, qkv + C + ks.b_off(0), ld, T(0), dqkv + ks.c_off(0), ld);
+    be->gemm.gemm(true, false, L, hd, L, T(1), dP, L, qkv + ks.b_off(0), ld, T(0), dqkv + C + ks.c_off(0), ld);
   }
 };
 #endif
@@ -236,7 +255,8 @@ void attention_backward(const Be& be, T* dqkv, T* scratch, const T* dout, const 
   const GemmBatch dsk = detail::make_batch(B, H, s.p_outer, s.p_inner, s.qkv_outer, s.head, s.qkv_outer, s.head);
 #if !defined(__CUDACC__)
   if constexpr (Be::host_simd) {
-    be.exec.for_each(items, AttentionBackwardItemTwin<Be, T>{&be, dqkv, scratch, dout, att, qkv, L, C, H, pdo, dov, dsk},
+    be.exec.for_each(items, AttentionBackwardItemTwin<Be, T>{&be, dqkv, scratch, dout, att, qkv, L, C, H, pdo, dov, dsk,
+                                                     detail::team_fits(be.exec, items)},
                      double(items) * L * L * hd);
     return;
   }

@@ -158,6 +158,14 @@ struct NormModBackwardSeqKernel {
   std::int64_t mod_stride;
   bool layer_norm;
   DD_HD void operator()(std::int64_t b) const {
+    run(b, dx, dshift, dscale, dg_part, dout, xhat, rstd, g, scale, L, C, mod_stride, layer_norm);
+  }
+  // The body takes every field as a local (a store through one of the output pointers could
+  // otherwise alias the kernel's own fields, which the compiler then reloads after every
+  // store, and the row loops would not vectorise).
+  static DD_HD void run(std::int64_t b, T* dx, T* dshift, T* dscale, T* dg_part, const T* dout,
+                        const T* xhat, const T* rstd, const T* g, const T* scale, int L, int C,
+                        std::int64_t mod_stride, bool layer_norm) {
     const T* sc = scale ? scale + b * mod_stride : nullptr;
     T* gp = dg_part + b * C;
     T* dsh = dshift ? dshift + b * mod_stride : nullptr;
@@ -183,36 +191,33 @@ struct NormModBackwardSeqKernel {
         if (dsh)
           for (int c = 0; c < C; ++c) dsh[c] += go[c];
       }
-      // lanes: lane k takes the columns = k mod 8 (branch-free chunked loops vectorise)
+      // lanes: lane k takes the columns = k mod 8 (branch-free chunked loops over reads only,
+      // which the compiler vectorises; gp is updated in a loop of its own)
       T a1[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
       T a2[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
       int c = 0;
       if (sc) {
-        for (; c + 8 <= C; c += 8)
+        for (c = 0; c < C; ++c) gp[c] += go[c] * (T(1) + sc[c]) * xh[c];
+        for (c = 0; c + 8 <= C; c += 8)
           for (int k = 0; k < 8; ++k) {
-            const T dy = go[c + k] * (T(1) + sc[c + k]);
-            gp[c + k] += dy * xh[c + k];
-            const T v = dy * g[c + k];
+            const T v = go[c + k] * (T(1) + sc[c + k]) * g[c + k];
             a1[k] += v;
             a2[k] += v * xh[c + k];
           }
         for (; c < C; ++c) {
-          const T dy = go[c] * (T(1) + sc[c]);
-          gp[c] += dy * xh[c];
-          const T v = dy * g[c];
+          const T v = go[c] * (T(1) + sc[c]) * g[c];
           a1[c & 7] += v;
           a2[c & 7] += v * xh[c];
         }
       } else {
-        for (; c + 8 <= C; c += 8)
+        for (c = 0; c < C; ++c) gp[c] += go[c] * xh[c];
+        for (c = 0; c + 8 <= C; c += 8)
           for (int k = 0; k < 8; ++k) {
-            gp[c + k] += go[c + k] * xh[c + k];
             const T v = go[c + k] * g[c + k];
             a1[k] += v;
             a2[k] += v * xh[c + k];
           }
         for (; c < C; ++c) {
-          gp[c] += go[c] * xh[c];
           const T v = go[c] * g[c];
           a1[c & 7] += v;
           a2[c & 7] += v * xh[c];
