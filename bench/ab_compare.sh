@@ -23,7 +23,7 @@ metric() {  # exe args...
     sed -nE 's/.*tokens_per_s=([0-9.]+).*/\1/p' <<<"$out" | head -n 1
   else
     # Google Benchmark console line: name  time unit  cpu unit  iterations
-    awk '/^BM_/ {print $2; exit}' <<<"$out"
+    awk '$3 ~ /^(ns|us|ms|s)$/ && $2 ~ /^[0-9.]+$/ {print $2; exit}' <<<"$out"
   fi
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
