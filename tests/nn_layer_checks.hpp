@@ -244,7 +244,7 @@ void check_norm(const Be& be) {
       const NormRef ref = norm_ref(x, g, modulated ? &mod : nullptr, 3 * C, 4 * C, ms, dout, B, L, C,
                                    nt == nn::NormType::layer_norm, 1e-5);
       auto bx = up<T, S>(x), bg = up<T, S>(g), bm = up<T, S>(mod), bdo = up<T, S>(dout);
-      Buffer<T, S> out(x.size()), xhat(x.size()), rstd(std::size_t(B) * L), part(std::size_t(B) * C);
+      Buffer<T, S> out(x.size()), xhat(x.size()), rstd(std::size_t(B) * L), part(2 * std::size_t(B) * C);
       auto dx = up<T, S>(V(x.size(), 0.0)), dg = up<T, S>(V(C, 0.0)), dmod = up<T, S>(V(B * ms, 0.0));
       const T* sh = modulated ? bm.data() + 3 * C : nullptr;
       const T* sc = modulated ? bm.data() + 4 * C : nullptr;

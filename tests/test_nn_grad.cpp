@@ -116,7 +116,7 @@ TEST_CASE("nn: LayerNorm/RMSNorm + adaLN modulation gradients (finite difference
         return dot(out, R);
       };
       loss();
-      std::vector<double> dx(B * L * C, 0.0), dg(C, 0.0), dmod(B * ms, 0.0), part(B * C);
+      std::vector<double> dx(B * L * C, 0.0), dg(C, 0.0), dmod(B * ms, 0.0), part(2 * B * C);
       norm_mod_backward(be, dx.data(), dg.data(), modulated ? dmod.data() + 3 * C : nullptr,
                         modulated ? dmod.data() + 4 * C : nullptr, part.data(), R.data(),
                         xhat.data(), rstd.data(), g.data(), sc, B, L, C, ms, nt);

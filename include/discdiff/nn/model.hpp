@@ -491,7 +491,7 @@ class Transformer {
     if (cfg_.mlp != MlpType::gelu) a_.bglu.resize(N * cfg_.fc1_rows());
     a_.dqkv.resize(N * 3 * d);
     a_.att_scratch.resize(std::size_t(B) * H * L * L);
-    a_.dg_part.resize(B * d);
+    a_.dg_part.resize(2 * B * d);  // norm backward: B x d partial sums + B x d rows
     // dlogits starts at zero, so a backward() before any loss is defined (zero gradient).
     fill_n(be_.exec, a_.dlogits.data(), std::int64_t(a_.dlogits.size()), T(0));
   }

@@ -157,17 +157,19 @@ struct NormModBackwardSeqKernel {
   int L, C;
   std::int64_t mod_stride;
   bool layer_norm;
+  std::int64_t nseq;  // B
   DD_HD void operator()(std::int64_t b) const {
-    run(b, dx, dshift, dscale, dg_part, dout, xhat, rstd, g, scale, L, C, mod_stride, layer_norm);
+    run(b, dx, dshift, dscale, dg_part, dout, xhat, rstd, g, scale, L, C, mod_stride, layer_norm, nseq);
   }
   // The body takes every field as a local (a store through one of the output pointers could
   // otherwise alias the kernel's own fields, which the compiler then reloads after every
   // store, and the row loops would not vectorise).
   static DD_HD void run(std::int64_t b, T* dx, T* dshift, T* dscale, T* dg_part, const T* dout,
                         const T* xhat, const T* rstd, const T* g, const T* scale, int L, int C,
-                        std::int64_t mod_stride, bool layer_norm) {
+                        std::int64_t mod_stride, bool layer_norm, std::int64_t nseq) {
     const T* sc = scale ? scale + b * mod_stride : nullptr;
     T* gp = dg_part + b * C;
+    T* dxh = dg_part + (nseq + b) * C;  // the second half of dg_part: one row per sequence
     T* dsh = dshift ? dshift + b * mod_stride : nullptr;
     T* dsc = dscale ? dscale + b * mod_stride : nullptr;
     for (int c = 0; c < C; ++c) gp[c] = T(0);
@@ -191,45 +193,22 @@ struct NormModBackwardSeqKernel {
         if (dsh)
           for (int c = 0; c < C; ++c) dsh[c] += go[c];
       }
-      // lanes: lane k takes the columns = k mod 8 (branch-free chunked loops over reads only,
-      // which the compiler vectorises; gp is updated in a loop of its own)
-      T a1[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
-      T a2[8] = {T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0)};
-      int c = 0;
-      if (sc) {
-        for (c = 0; c < C; ++c) gp[c] += go[c] * (T(1) + sc[c]) * xh[c];
-        for (c = 0; c + 8 <= C; c += 8)
-          for (int k = 0; k < 8; ++k) {
-            const T v = go[c + k] * (T(1) + sc[c + k]) * g[c + k];
-            a1[k] += v;
-            a2[k] += v * xh[c + k];
-          }
-        for (; c < C; ++c) {
-          const T v = go[c] * (T(1) + sc[c]) * g[c];
-          a1[c & 7] += v;
-          a2[c & 7] += v * xh[c];
-        }
-      } else {
-        for (c = 0; c < C; ++c) gp[c] += go[c] * xh[c];
-        for (c = 0; c + 8 <= C; c += 8)
-          for (int k = 0; k < 8; ++k) {
-            const T v = go[c + k] * g[c + k];
-            a1[k] += v;
-            a2[k] += v * xh[c + k];
-          }
-        for (; c < C; ++c) {
-          const T v = go[c] * g[c];
-          a1[c & 7] += v;
-          a2[c & 7] += v * xh[c];
-        }
-      }
-      const T m1 = layer_norm ? detail::combine8(a1) / T(C) : T(0);
-      const T m2 = detail::combine8(a2) / T(C);
-      const T rs = rstd[n];
+      // dxhat = dout (1 + scale) g, kept in this sequence's scratch row
       if (sc)
-        for (c = 0; c < C; ++c) dxr[c] += rs * (go[c] * (T(1) + sc[c]) * g[c] - m1 - xh[c] * m2);
+        for (int c = 0; c < C; ++c) {
+          const T dy = go[c] * (T(1) + sc[c]);
+          gp[c] += dy * xh[c];
+          dxh[c] = dy * g[c];
+        }
       else
-        for (c = 0; c < C; ++c) dxr[c] += rs * (go[c] * g[c] - m1 - xh[c] * m2);
+        for (int c = 0; c < C; ++c) {
+          gp[c] += go[c] * xh[c];
+          dxh[c] = go[c] * g[c];
+        }
+      const T m1 = layer_norm ? detail::sum8(dxh, C) / T(C) : T(0);
+      const T m2 = detail::dot8(dxh, xh, C) / T(C);
+      const T rs = rstd[n];
+      for (int c = 0; c < C; ++c) dxr[c] += rs * (dxh[c] - m1 - xh[c] * m2);
     }
   }
 };
@@ -270,7 +249,7 @@ bool use_split(SeqSplit s) {
 }  // namespace detail
 
 /// Backward of norm_mod_forward: dx += ..., dg += ..., dshift/dscale written (stride
-/// mod_stride) when non-null; dg_part is B x C scratch in the backend's memory.
+/// mod_stride) when non-null; dg_part is 2 B C scratch (partial sums, then one row per sequence) in the backend's memory.
 template <class Be, class T>
 void norm_mod_backward(const Be& be, T* dx, T* dg, T* dshift, T* dscale, T* dg_part,
                        const T* dout, const T* xhat, const T* rstd, const T* g, const T* scale,
@@ -280,7 +259,7 @@ void norm_mod_backward(const Be& be, T* dx, T* dg, T* dshift, T* dscale, T* dg_p
   if (!detail::use_split<Be>(how)) {
     be.exec.for_each(B, NormModBackwardSeqKernel<T>{dx, dshift, dscale, dg_part, dout, xhat, rstd,
                                                     g, scale, L, C, mod_stride,
-                                                    nt == NormType::layer_norm},
+                                                    nt == NormType::layer_norm, B},
                      double(N) * C);
     be.exec.for_each(C, ColumnPartialSumKernel<T>{dg, dg_part, B, C}, double(B) * C);
     return;
