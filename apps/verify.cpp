@@ -33,11 +33,9 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include <discdiff/bound/bounds.hpp>
+#include <discdiff/exec/openmp.hpp>
 #include <discdiff/generator/generators.hpp>
 #include <discdiff/schedule/schedules.hpp>
 
@@ -712,12 +710,13 @@ int run_verify(VerifyOptions o, bool problems_given, bool md4_given, bool states
   const auto t_start = std::chrono::steady_clock::now();
   const std::vector<Problem> ps = problem_set(o);
   std::vector<Outcome> res(ps.size());
-#if defined(_OPENMP)
-  const int nt = o.threads > 0 ? o.threads : omp_get_max_threads();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-#endif
-  for (long i = 0; i < static_cast<long>(ps.size()); ++i)
+  // Problems differ in cost by orders of magnitude: one at a time to whichever thread is free.
+  // run_problem catches everything (an error becomes the problem's outcome).
+  OpenMPExecutor ex{o.threads > 0 ? o.threads : 0};
+  ex.dynamic = true;
+  ex.for_each(static_cast<std::int64_t>(ps.size()), [&](std::int64_t i) {
     res[static_cast<std::size_t>(i)] = run_problem(ps[static_cast<std::size_t>(i)], o);
+  });
 
   std::vector<Check> cs;
   int failures = 0;

@@ -23,6 +23,10 @@
 #define DD_INLINE inline
 #endif
 
+// DISCDIFF_NO_SIMD: define it (-DDISCDIFF_NO_SIMD) to turn off every host-only SIMD twin of
+// the library (objective/common.hpp's SSE2 row kernels, nn/simd.hpp's AVX2 kernels), leaving
+// the portable bodies everywhere.
+
 #define DISCDIFF_VERSION_MAJOR 0
 #define DISCDIFF_VERSION_MINOR 1
 #define DISCDIFF_VERSION_PATCH 0

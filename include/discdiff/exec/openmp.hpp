@@ -26,6 +26,10 @@ struct OpenMPExecutor {
   /// costs more than it saves, and on a busy machine a barrier can wait a whole time slice
   /// for a descheduled thread). 0: always parallel. Results never depend on it.
   double min_work = 0;
+  /// Hand out indices one at a time as threads become free (schedule(dynamic, 1)) instead of
+  /// in equal contiguous blocks: for a few host tasks of very different cost. Results never
+  /// depend on it (an element's output depends on its index only).
+  bool dynamic = false;
 
   static constexpr const char* name = "openmp";
   /// The functor may dereference host pointers.
@@ -63,8 +67,13 @@ struct OpenMPExecutor {
       // then stay in registers instead of being reloaded through the shared
       // reference after every store the kernel makes (possible aliasing).
       const F local = f;
+      if (dynamic) {
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t i = 0; i < n; ++i) local(i);
+      } else {
 #pragma omp for schedule(static)
-      for (std::int64_t i = 0; i < n; ++i) local(i);
+        for (std::int64_t i = 0; i < n; ++i) local(i);
+      }
     }
 #else
     (void)nt;

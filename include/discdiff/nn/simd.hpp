@@ -6,7 +6,7 @@
 // -march flags, so Eigen's vectorised exp/tanh run 4 wide. These functions carry
 // __attribute__((target("avx2,fma"))) and are called only when the CPU reports AVX2 and
 // FMA (cpu_has_avx2_fma(), checked once), so they run 8 wide on any x86-64 build.
-// Elsewhere (other compilers or architectures, or DISCDIFF_NN_NO_SIMD defined) the
+// Elsewhere (other compilers or architectures, or DISCDIFF_NO_SIMD defined) the
 // callers keep their portable path. Results are deterministic: the same inputs give the
 // same bits on a given machine, whatever the thread count.
 //
@@ -17,7 +17,9 @@
 // 0.5 x (1 + tanh u) without its cancellation for negative x.
 #pragma once
 
-#if !defined(DISCDIFF_NN_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
+#include "../core/config.hpp"
+
+#if !defined(DISCDIFF_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
     defined(__x86_64__) && !defined(__CUDACC__)
 #define DISCDIFF_NN_SIMD 1
 #include <immintrin.h>

@@ -40,7 +40,7 @@
 // does not vectorise the branch-free exp_fast loop by itself under the default
 // -ftrapping-math (it turns the clamps into branches). Device code and other hosts take the
 // portable loops, which do the same operations element by element.
-#if defined(__SSE2__) && !defined(__CUDA_ARCH__) && !defined(DD_OBJ_NO_SIMD)
+#if defined(__SSE2__) && !defined(__CUDA_ARCH__) && !defined(DISCDIFF_NO_SIMD)
 #include <emmintrin.h>
 #define DD_OBJ_SSE2 1
 #else
