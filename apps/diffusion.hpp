@@ -365,6 +365,22 @@ struct NetModel {
   }
 };
 
+/// The J1/J2 estimator options of evaluate_bounds (also used by eval --verbose, which repeats
+/// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps, and the
+/// network's output head.
+inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions& eo, int V) {
+  ScoreBoundOptions so;
+  so.batch_size = eo.batch;
+  so.passes = eo.passes;
+  so.seed = eo.seed;
+  so.time_sampling = parse_time_sampling(p.config().time_sampling);
+  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
+  so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
+  so.output_size = V;
+  so.log_score_head = p.is_sedd();
+  return so;
+}
+
 /// Bounds of the negative log-likelihood of the num x L clean sequences x0 under the network
 /// (whose parameters must already be the ones to evaluate, e.g. the EMA). The first report is
 /// the run's headline bound: ELBO (md4), J1 (sedd), J2 (cedd, cedd-star), NELBO (genmd4), exact
@@ -443,15 +459,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
     }
     if (!eo.md4_j_bounds) return out;
   }
-  ScoreBoundOptions so;
-  so.batch_size = eo.batch;
-  so.passes = eo.passes;
-  so.seed = eo.seed;
-  so.time_sampling = parse_time_sampling(p.config().time_sampling);
-  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
-  so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
-  so.output_size = V;
-  so.log_score_head = p.is_sedd();
+  const ScoreBoundOptions so = score_bound_options(p, eo, V);
   const ScoreBoundEstimate e = std::visit(
       [&](const auto& g) {
         return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so);

@@ -114,15 +114,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
 void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vector<int>& x0,
                     std::int64_t num, std::int64_t L, const EvalOptions& eo, nlohmann::json& results,
                     const EvalArgs& a) {
-  ScoreBoundOptions so;
-  so.batch_size = eo.batch;
-  so.passes = eo.passes;
-  so.seed = eo.seed;
-  so.time_sampling = parse_time_sampling(p.config().time_sampling);
-  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
-  so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
-  so.output_size = net.config().vocab_out;
-  so.log_score_head = p.is_sedd();
+  const ScoreBoundOptions so = score_bound_options(p, eo, net.config().vocab_out);
   NetModel model{&p, &net};
   const ScoreBoundEstimate e = std::visit(
       [&](const auto& g) { return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so); },
