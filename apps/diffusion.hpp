@@ -337,6 +337,87 @@ inline StepResult train_step(const Problem& p, TrainState& s, const std::vector<
   return res;
 }
 
+namespace detail_app {
+
+/// The network's time input per row: 1000 t (genmd4) or the total noise sbar(t).
+template <class T>
+struct TimeInputKernel {
+  const T* t;
+  const T* sbar;  ///< may be null (per-token schedules): 0 is used
+  T* cond;
+  bool thousand_t;
+  DD_HD void operator()(std::int64_t b) const {
+    cond[b] = thousand_t ? T(1000) * t[b] : (sbar != nullptr ? sbar[b] : T(0));
+  }
+};
+
+/// SEDD's log-score head (spec 4.4): out[i, k] += c(u_b, x_i) for every k != x_i.
+template <class Gen, class T>
+struct SeddOffsetKernel {
+  Gen gen;
+  const int* xt;
+  const T* sbar;
+  T* out;
+  std::int64_t L;
+  int K;
+  DD_HD void operator()(std::int64_t i) const {
+    const int x = xt[i];
+    const T c = sedd_log_score_offset(gen, x, sbar[i / L]);
+    T* row = out + i * K;
+    for (int k = 0; k < K; ++k)
+      if (k != x) row[k] += c;
+  }
+};
+
+}  // namespace detail_app
+
+/// The network as a Model (model/model.hpp), the one adapter of the samplers and the bounds:
+/// logits (K = N) or, for SEDD, log concrete scores (K = D: the head's raw outputs plus the
+/// offsets c(u, x) of spec 4.4). Everything stays in the network backend's memory.
+template <ModelOutput Out = ModelOutput::logits>
+struct NetModel {
+  using value_type = Real;
+  using memory_space = nn::Transformer<Real>::memory_space;
+  static constexpr ModelOutput output = Out;
+  const Problem* p;
+  nn::Transformer<Real>* net;
+
+  int num_classes() const { return net->config().vocab_out; }
+  bool time_conditioned() const { return net->config().time_cond; }
+  void operator()(const ModelQuery<Real>& q, Real* out) const {
+    const auto& ex = net->backend().exec;
+    Buffer<Real, memory_space> cond(static_cast<std::size_t>(q.B));
+    ex.for_each(q.B, detail_app::TimeInputKernel<Real>{q.t, q.sigma_bar, cond.data(), p->is_genmd4()});
+    const Real* o = net->forward(q.xt, p->is_ar() ? nullptr : cond.data(), int(q.B), int(q.L));
+    const int K = num_classes();
+    copy_kernel_n(ex, out, o, q.B * q.L * K);
+    if constexpr (Out == ModelOutput::log_scores) {
+      std::visit(
+          [&](const auto& g) {
+            using G = std::decay_t<decltype(g)>;
+            ex.for_each(q.B * q.L, detail_app::SeddOffsetKernel<G, Real>{g, q.xt, q.sigma_bar, out, q.L, K});
+          },
+          p->generator());
+    }
+  }
+};
+
+/// J1 and J2 of the network (estimate_score_bounds through the adapter matching its head).
+inline ScoreBoundEstimate estimate_net_score_bounds(const Problem& p, nn::Transformer<Real>& net,
+                                                    const std::vector<int>& x0, std::int64_t num,
+                                                    std::int64_t L, const ScoreBoundOptions& so) {
+  return std::visit(
+      [&](const auto& g) {
+        return p.is_sedd() ? estimate_score_bounds(g, p.schedule(),
+                                                   NetModel<ModelOutput::log_scores>{&p, &net},
+                                                   x0.data(), num, L, so)
+                           : estimate_score_bounds(g, p.schedule(),
+                                                   NetModel<ModelOutput::logits>{&p, &net},
+                                                   x0.data(), num, L, so);
+      },
+      p.generator());
+}
+
 /// A validation (or evaluation) bound in nats per sequence of length L, with its name.
 struct BoundReport {
   std::string name;  ///< elbo, elbo-T<steps>, j1, j2, nelbo, nll
@@ -352,19 +433,6 @@ struct EvalOptions {
   bool md4_j_bounds = false;
 };
 
-/// Model callable for the Monte Carlo bounds: runs the network on q.xt at the rows' times.
-struct NetModel {
-  const Problem* p;
-  nn::Transformer<Real>* net;
-  void operator()(const McQuery<Real>& q, Real* out) const {
-    std::vector<Real> cond(static_cast<std::size_t>(q.B));
-    for (std::int64_t b = 0; b < q.B; ++b) cond[b] = p->time_input(q.t[b], q.u ? q.u[b] : Real(0));
-    const Real* o = net->forward(q.xt, p->is_ar() ? nullptr : cond.data(), int(q.B), int(q.L));
-    const std::size_t n = std::size_t(q.B * q.L) * std::size_t(net->config().vocab_out);
-    std::copy(o, o + n, out);
-  }
-};
-
 /// The J1/J2 estimator options of evaluate_bounds (also used by eval --verbose, which repeats
 /// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps, and the
 /// network's output head.
@@ -377,7 +445,7 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
   so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
   so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
   so.output_size = V;
-  so.log_score_head = p.is_sedd();
+  so.log_score_head = false;  // NetModel<log_scores> adds the head's offsets itself
   return so;
 }
 
@@ -441,7 +509,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
     out.push_back({"nelbo", acc.estimate(L)});
     return out;
   }
-  NetModel model{&p, &net};
+  const NetModel<ModelOutput::logits> model{&p, &net};
   const int V = net.config().vocab_out;
   if (p.is_md4()) {
     const auto& g = std::get<AbsorbingGenerator<Real>>(p.generator());
@@ -460,11 +528,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
     if (!eo.md4_j_bounds) return out;
   }
   const ScoreBoundOptions so = score_bound_options(p, eo, V);
-  const ScoreBoundEstimate e = std::visit(
-      [&](const auto& g) {
-        return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so);
-      },
-      p.generator());
+  const ScoreBoundEstimate e = estimate_net_score_bounds(p, net, x0, num, L, so);
   if (p.is_cedd()) {
     out.push_back({"j2", e.j2});
     out.push_back({"j1", e.j1});
@@ -474,44 +538,6 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
   }
   return out;
 }
-
-/// The network as a sampler Denoiser (sampler/denoiser.hpp): logits (K = N) or, for SEDD, log
-/// concrete scores (K = D, the head's raw outputs plus the offsets c(u, x) of spec 4.4).
-template <DenoiserOutput Out>
-struct NetDenoiser {
-  using value_type = Real;
-  static constexpr DenoiserOutput output = Out;
-  const Problem* p;
-  nn::Transformer<Real>* net;
-  mutable std::int64_t calls = 0;
-
-  int num_classes() const { return net->config().vocab_out; }
-  bool time_conditioned() const { return net->config().time_cond; }
-  void operator()(const DenoiserInput<Real>& in, std::vector<Real>& out) const {
-    std::vector<Real> cond(static_cast<std::size_t>(in.B));
-    for (std::int64_t b = 0; b < in.B; ++b)
-      cond[b] = p->time_input(in.t[b], in.sigma_bar ? in.sigma_bar[b] : Real(0));
-    const Real* o = net->forward(in.xt, cond.data(), int(in.B), int(in.L));
-    const int K = num_classes();
-    out.assign(o, o + std::size_t(in.B * in.L) * std::size_t(K));
-    ++calls;
-    if constexpr (Out == DenoiserOutput::log_scores) {
-      std::visit(
-          [&](const auto& g) {
-            for (std::int64_t b = 0; b < in.B; ++b)
-              for (std::int64_t l = 0; l < in.L; ++l) {
-                const std::int64_t i = b * in.L + l;
-                const int x = in.xt[i];
-                const Real c = sedd_log_score_offset(g, x, in.sigma_bar[b]);
-                Real* row = out.data() + i * K;
-                for (int k = 0; k < K; ++k)
-                  if (k != x) row[k] += c;
-              }
-          },
-          p->generator());
-    }
-  }
-};
 
 }  // namespace app
 }  // namespace discdiff

@@ -115,10 +115,7 @@ void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vec
                     std::int64_t num, std::int64_t L, const EvalOptions& eo, nlohmann::json& results,
                     const EvalArgs& a) {
   const ScoreBoundOptions so = score_bound_options(p, eo, net.config().vocab_out);
-  NetModel model{&p, &net};
-  const ScoreBoundEstimate e = std::visit(
-      [&](const auto& g) { return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so); },
-      p.generator());
+  const ScoreBoundEstimate e = estimate_net_score_bounds(p, net, x0, num, L, so);
   const double l2 = std::log(2.0), Ld = double(L);
   auto line = [&](const char* name, const McEstimate& m) {
     std::cout << "    " << name << std::string(20 - std::string(name).size(), ' ')

@@ -222,16 +222,16 @@ int run_sample(const SampleArgs& a) {
     } else if (kind == "genmd4") {
       PerTokenPolynomialSchedule<Real> sched(ck.state.w_raw, Real(cfg.eta));
       StateDependentMaskingGenerator<Real> gen(N);
-      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
-      nfe = sample_genmd4(SequentialExecutor{}, gen, sched, den, sb, B, L, x, cond.get()).nfe;
+      NetModel<ModelOutput::logits> den{&p, &net};
+      nfe = sample_genmd4(net.backend().exec, gen, sched, den, sb, B, L, x, cond.get()).nfe;
     } else if (kind == "uniformization") {
-      NetDenoiser<DenoiserOutput::logits> den{&p, &net};
+      NetModel<ModelOutput::logits> den{&p, &net};
       UniformizationOptions uo;
       uo.t_min = so.eps;
       uo.intervals = a.steps;
       uo.seed = sb.seed;
       nfe = std::visit([&](const auto& g) {
-              return sample_uniformization(SequentialExecutor{}, g, p.schedule(), den, uo, B, L, x,
+              return sample_uniformization(net.backend().exec, g, p.schedule(), den, uo, B, L, x,
                                            cond.get()).rounds;
             }, p.generator());
       // Positions still masked at t_min (absorbing, roulette; probability ~ t_min per position)
@@ -242,14 +242,14 @@ int run_sample(const SampleArgs& a) {
         std::vector<Real> tv(static_cast<std::size_t>(B), Real(uo.t_min));
         std::vector<Real> uv(static_cast<std::size_t>(B));
         for (auto& u : uv) u = p.schedule().sigma_bar(Real(uo.t_min));
-        DenoiserInput<Real> in;
+        ModelQuery<Real> in;
         in.xt = x.data();
         in.B = B;
         in.L = L;
         in.t = tv.data();
         in.sigma_bar = uv.data();
-        std::vector<Real> lg;
-        den(in, lg);
+        std::vector<Real> lg(static_cast<std::size_t>(B * L * den.num_classes()));
+        den(in, lg.data());
         ++nfe;
         for (std::int64_t i = 0; i < B * L; ++i)
           if (x[i] == N) {
@@ -262,13 +262,13 @@ int run_sample(const SampleArgs& a) {
       auto run_grid = [&](const auto& den) {
         return std::visit([&](const auto& g) {
                  return a.windows > 1
-                            ? sample_semi_autoregressive(SequentialExecutor{}, g, p.schedule(), den, sb,
+                            ? sample_semi_autoregressive(net.backend().exec, g, p.schedule(), den, sb,
                                                          B, L, fixed_val, a.stride, a.windows, x).nfe
-                            : sample(SequentialExecutor{}, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+                            : sample(net.backend().exec, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
                }, p.generator());
       };
-      nfe = p.is_sedd() ? run_grid(NetDenoiser<DenoiserOutput::log_scores>{&p, &net})
-                        : run_grid(NetDenoiser<DenoiserOutput::logits>{&p, &net});
+      nfe = p.is_sedd() ? run_grid(NetModel<ModelOutput::log_scores>{&p, &net})
+                        : run_grid(NetModel<ModelOutput::logits>{&p, &net});
     }
     const std::int64_t Lout = std::int64_t(x.size()) / B;
     total_nfe += nfe;

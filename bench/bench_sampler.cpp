@@ -36,8 +36,9 @@ struct Data {
       tokens[static_cast<std::size_t>(i)] = static_cast<int>(rng.uniform_int(static_cast<std::uint32_t>(v)));
     }
     std::vector<float> t(kB, 0.5f), s(kB, 0.69f);
-    SyntheticDenoiser<float>(v, 3.0, false)(DenoiserInput<float>{tokens.data(), kB, kL, t.data(), s.data()},
-                                            logits);
+    logits.resize(static_cast<std::size_t>(kPos) * static_cast<std::size_t>(v));
+    SyntheticDenoiser<float>(v, 3.0, false)(ModelQuery<float>{tokens.data(), kB, kL, t.data(), s.data()},
+                                            logits.data());
   }
 };
 

@@ -116,12 +116,12 @@ TEST_CASE("mc: log-score and logit models give the same J1, J2 on the same draws
   CHECK(a.j2.mean == doctest::Approx(b.j2.mean).epsilon(1e-10));
   CHECK(a.j1.std_error == doctest::Approx(b.j1.std_error).epsilon(1e-8));
   // SEDD's log-score head (spec 4.4): raw outputs o = lambda - c(u, x) give the same bounds.
-  auto head_model = [&](const McQuery<double>& q, double* out) {
+  auto head_model = [&](const ModelQuery<double>& q, double* out) {
     ExactModel<RouletteGenerator<double>, decltype(den)>(fwd, den, ModelOutput::log_scores)(q, out);
     for (std::int64_t b = 0; b < q.B; ++b)
       for (std::int64_t l = 0; l < q.L; ++l) {
         const int x = q.xt[b * q.L + l];
-        const double c = sedd_log_score_offset(gen, x, q.u[b]);
+        const double c = sedd_log_score_offset(gen, x, q.sigma_bar[b]);
         for (int v = 0; v < 4; ++v)
           if (v != x) out[(b * q.L + l) * 4 + v] -= c;
       }
@@ -182,7 +182,7 @@ TEST_CASE("mc: MD4 ELBO, continuous and discrete time, agrees with the exact ELB
   opt.t0 = 0.05;
   opt.t1 = 0.9;
   opt.output_size = 4;
-  auto mdlm = [&](const McQuery<double>& q, double* out) {
+  auto mdlm = [&](const ModelQuery<double>& q, double* out) {
     std::vector<double> tmp(static_cast<std::size_t>(q.B * q.L * 3));
     Model(fwd, den)(q, tmp.data());
     for (std::int64_t k = 0; k < q.B * q.L; ++k) {
@@ -382,12 +382,12 @@ TEST_CASE("mc: input validation names the bad value") {
   CHECK(message([&] { estimate_score_bounds(gen, sched, Model(fwd, {}), x0, 2, ls); }).find("output_size = 3") !=
         std::string::npos);
   // A NaN logit is an error, never a NaN bound.
-  auto nan_model = [&](const McQuery<double>& q, double* out) {
+  auto nan_model = [&](const ModelQuery<double>& q, double* out) {
     Model(fwd, {})(q, out);
     out[4] = std::nan("");
   };
   const std::string m = message([&] { estimate_score_bounds(gen, sched, nan_model, x0, 2, opt); });
-  CHECK(m.find("model output [0, 1, 1]") != std::string::npos);
+  CHECK(m.find("model output[b=0, l=1, k=1]") != std::string::npos);
   CHECK(m.find("nan") != std::string::npos);
   Md4ElboOptions mo;
   mo.batch_size = 4;

@@ -5,8 +5,9 @@
 //     tau-leaping on the uniform, absorbing and roulette generators (final step sample / argmax),
 //     uniformization, infilling and semi-autoregressive continuation; float and double;
 //   * different seeds give different samples; the prior and projections hold;
-//   * bad input gives std::invalid_argument naming the value: a denoiser returning NaN or +Inf,
-//     wrong output sizes, a wrong class count, steps < 1, a prefix longer than L, bad options,
+//   * the Monte Carlo estimators (J1/J2, MD4 ELBO) give bit-identical estimates likewise;
+//   * bad input gives std::invalid_argument naming the value: a denoiser returning NaN or +Inf
+//     or an all -inf row, a wrong class count, steps < 1, a prefix longer than L, bad options,
 //     bad data distributions.
 #include <doctest/doctest.h>
 
@@ -21,6 +22,9 @@
 #include <discdiff/sampler/sampler.hpp>
 #include <discdiff/schedule/schedules.hpp>
 
+#include "backend_equality.hpp"
+#include "sampler_checks.hpp"
+
 using namespace discdiff;
 
 namespace {
@@ -30,168 +34,31 @@ constexpr std::int64_t kB = 37, kL = 19;
 /// Runs `f(exec)` on Sequential and OpenMP(1, 2, 7) and checks every result equals the first.
 template <class F>
 void same_on_all_backends(const char* label, F f) {
-  CAPTURE(label);
-  const std::vector<int> ref = f(SequentialExecutor{});
-  REQUIRE(ref.size() > 0);
-  for (int nt : {1, 2, 7}) {
-    CAPTURE(nt);
-    CHECK(f(OpenMPExecutor{nt}) == ref);
-  }
-}
-
-template <class T>
-void all_grid_samplers(const char* tname) {
-  CAPTURE(tname);
-  const int N = 11;
-  const AbsorbingGenerator<T> ab(N);
-  const UniformGenerator<T> un(N);
-  const RouletteGenerator<T> ro(N, T(0.8));
-  const SyntheticDenoiser<T> den_n(N, 2.5, false);
-  const SyntheticDenoiser<T> den_d(N + 1, 2.5, true);
-  const CosineSchedule<T> cos_s;
-  const LogLinearSchedule<T> loglin;
-  const RouletteLogLinearSchedule<T> rlog(T(0.8));
-
-  for (SamplerKind kind : {SamplerKind::md4_ancestral, SamplerKind::md4_cached}) {
-    same_on_all_backends(kind == SamplerKind::md4_cached ? "md4 cached top-p" : "md4 top-p",
-                         [&](const auto& ex) {
-                           SamplerOptions o;
-                           o.kind = kind;
-                           o.steps = 12;
-                           o.grid = GridKind::cosine;
-                           o.seed = 71;
-                           o.top_p = 0.9;
-                           o.final_step = FinalStep::sample;
-                           std::vector<int> x;
-                           sample(ex, ab, cos_s, den_n, o, kB, kL, x);
-                           return x;
-                         });
-  }
-  same_on_all_backends("md4 top-k, D-class head", [&](const auto& ex) {
-    SamplerOptions o;
-    o.kind = SamplerKind::md4_ancestral;
-    o.steps = 9;
-    o.grid = GridKind::uniform;
-    o.seed = 72;
-    o.top_k = 3;
-    o.final_step = FinalStep::argmax;
-    std::vector<int> x;
-    sample(ex, ab, loglin, den_d, o, kB, kL, x);
-    return x;
-  });
-  for (SamplerKind kind : {SamplerKind::euler, SamplerKind::analytic})
-    for (FinalStep fin : {FinalStep::sample, FinalStep::argmax}) {
-      const std::string k = std::string(kind == SamplerKind::euler ? "euler" : "analytic") +
-                            (fin == FinalStep::sample ? " sample" : " argmax");
-      same_on_all_backends((k + " uniform").c_str(), [&](const auto& ex) {
-        SamplerOptions o;
-        o.kind = kind;
-        o.steps = 7;
-        o.seed = 73;
-        o.final_step = fin;
-        std::vector<int> x;
-        sample(ex, un, loglin, den_n, o, kB, kL, x);
-        return x;
-      });
-      same_on_all_backends((k + " absorbing").c_str(), [&](const auto& ex) {
-        SamplerOptions o;
-        o.kind = kind;
-        o.steps = 7;
-        o.seed = 74;
-        o.final_step = fin;
-        std::vector<int> x;
-        sample(ex, ab, loglin, den_d, o, kB, kL, x);
-        return x;
-      });
-      same_on_all_backends((k + " roulette").c_str(), [&](const auto& ex) {
-        SamplerOptions o;
-        o.kind = kind;
-        o.steps = 7;
-        o.seed = 75;
-        o.final_step = fin;
-        std::vector<int> x;
-        sample(ex, ro, rlog, den_n, o, kB, kL, x);
-        return x;
-      });
-    }
-  same_on_all_backends("genmd4", [&](const auto& ex) {
-    const PerTokenPolynomialSchedule<T> ps(std::vector<T>(N, T(0.3)));
-    const StateDependentMaskingGenerator<T> sg(N);
-    SamplerOptions o;
-    o.steps = 10;
-    o.grid = GridKind::cosine;
-    o.seed = 76;
-    o.final_step = FinalStep::sample;
-    std::vector<int> x;
-    sample_genmd4(ex, sg, ps, den_n, o, kB, kL, x);
-    return x;
-  });
-  same_on_all_backends("uniformization roulette", [&](const auto& ex) {
-    UniformizationOptions o;
-    o.seed = 77;
-    o.t_min = 1e-2;
-    o.intervals = 20;
-    std::vector<int> x;
-    sample_uniformization(ex, ro, rlog, den_n, o, 9, 4, x);
-    return x;
-  });
-  same_on_all_backends("infill analytic uniform", [&](const auto& ex) {
-    const Conditioning c = infill_conditioning(kB, kL, {0, 5, 18}, {1, 2, 3});
-    SamplerOptions o;
-    o.kind = SamplerKind::analytic;
-    o.steps = 5;
-    o.seed = 78;
-    std::vector<int> x;
-    sample(ex, un, loglin, den_n, o, kB, kL, x, &c);
-    for (std::int64_t b = 0; b < kB; ++b) {
-      CHECK(x[static_cast<std::size_t>(b * kL)] == 1);
-      CHECK(x[static_cast<std::size_t>(b * kL + 5)] == 2);
-      CHECK(x[static_cast<std::size_t>(b * kL + 18)] == 3);
-    }
-    return x;
-  });
-  same_on_all_backends("semi-autoregressive", [&](const auto& ex) {
-    SamplerOptions o;
-    o.kind = SamplerKind::md4_ancestral;
-    o.steps = 6;
-    o.grid = GridKind::cosine;
-    o.seed = 79;
-    o.final_step = FinalStep::argmax;
-    std::vector<int> x;
-    sample_semi_autoregressive(ex, ab, cos_s, den_n, o, 5, kL, {4, 4, 4}, 8, 3, x);
-    return x;
-  });
+  discdiff_test::same_on_executors(label, f, SequentialExecutor{}, OpenMPExecutor{1},
+                                   OpenMPExecutor{2}, OpenMPExecutor{7});
 }
 
 /// Wraps a denoiser and corrupts its output on call number `at`.
 template <class Inner>
 struct BadDenoiser {
   using value_type = typename Inner::value_type;
-  Inner inner;
-  int mode;  // 0 NaN, 1 +Inf, 2 short output, 3 all -inf at one position
+  const Inner* inner;
+  int mode;  // 0 NaN, 1 +Inf, 3 all -inf at one position
   int at;
   mutable int calls = 0;
-  int num_classes() const { return inner.num_classes(); }
-  void operator()(const DenoiserInput<value_type>& in, std::vector<value_type>& out) const {
-    inner(in, out);
+  int num_classes() const { return inner->num_classes(); }
+  void operator()(const ModelQuery<value_type>& in, value_type* out) const {
+    (*inner)(in, out);
     if (calls++ != at) return;
     if (mode == 0) out[5] = std::numeric_limits<value_type>::quiet_NaN();
     if (mode == 1) out[7] = std::numeric_limits<value_type>::infinity();
-    if (mode == 2) out.pop_back();
     if (mode == 3)
-      for (int k = 0; k < num_classes(); ++k) out[static_cast<std::size_t>(k)] = -std::numeric_limits<value_type>::infinity();
+      for (int k = 0; k < num_classes(); ++k) out[k] = -std::numeric_limits<value_type>::infinity();
   }
 };
 
-/// A synthetic log-score head (K = D), for backend identity of the log-score kernels.
-template <class T>
-struct SyntheticScores {
-  using value_type = T;
-  static constexpr DenoiserOutput output = DenoiserOutput::log_scores;
-  SyntheticDenoiser<T> inner;
-  int num_classes() const { return inner.num_classes(); }
-  void operator()(const DenoiserInput<T>& in, std::vector<T>& out) const { inner(in, out); }
-};
+/// A synthetic log-score head (K = D) on the sequential executor.
+using SyntheticScores = SyntheticDenoiser<double, SequentialExecutor, ModelOutput::log_scores>;
 
 template <class F>
 std::string error_of(F f) {
@@ -208,8 +75,16 @@ bool contains(const std::string& s, const char* what) { return s.find(what) != s
 }  // namespace
 
 TEST_CASE("sampler backends: Sequential == OpenMP(1, 2, 7) bit for bit, every sampler") {
-  all_grid_samplers<double>("double");
-  all_grid_samplers<float>("float");
+  discdiff_test::sampler_checks<double>("double", SequentialExecutor{}, OpenMPExecutor{1},
+                                        OpenMPExecutor{2}, OpenMPExecutor{7});
+  discdiff_test::sampler_checks<float>("float", SequentialExecutor{}, OpenMPExecutor{1},
+                                       OpenMPExecutor{2}, OpenMPExecutor{7});
+}
+
+TEST_CASE("estimator backends: Sequential == OpenMP(1, 2, 7) bit for bit, J1/J2 and MD4 ELBO") {
+  discdiff_test::estimator_checks<double>("double", SequentialExecutor{}, OpenMPExecutor{1},
+                                          OpenMPExecutor{2}, OpenMPExecutor{7});
+  discdiff_test::estimator_checks<float>("float", SequentialExecutor{}, OpenMPExecutor{2});
 }
 
 TEST_CASE("sampler backends: large vocabulary (N = 300, blocked draws) is bit-identical too") {
@@ -236,47 +111,21 @@ TEST_CASE("sampler backends: large vocabulary (N = 300, blocked draws) is bit-id
     });
 }
 
-TEST_CASE("sampler backends: log-score heads (Euler, analytic) are bit-identical too") {
+TEST_CASE("sampler errors: log-score heads only where they are accepted") {
   const int N = 7;
-  const UniformGenerator<double> un(N);
-  const RouletteGenerator<double> ro(N, 0.85);
   const AbsorbingGenerator<double> ab(N);
   const LogLinearSchedule<double> loglin;
-  const RouletteLogLinearSchedule<double> rlog(0.85);
-  for (SamplerKind kind : {SamplerKind::euler, SamplerKind::analytic}) {
-    same_on_all_backends("log-score uniform", [&](const auto& ex) {
-      SamplerOptions o;
-      o.kind = kind;
-      o.steps = 5;
-      o.seed = 90;
-      o.final_step = FinalStep::sample;
-      std::vector<int> x;
-      sample(ex, un, loglin, SyntheticScores<double>{SyntheticDenoiser<double>(N, 1.0)}, o, kB, kL, x);
-      return x;
-    });
-    same_on_all_backends("log-score roulette", [&](const auto& ex) {
-      SamplerOptions o;
-      o.kind = kind;
-      o.steps = 5;
-      o.seed = 91;
-      o.final_step = FinalStep::argmax;
-      std::vector<int> x;
-      sample(ex, ro, rlog, SyntheticScores<double>{SyntheticDenoiser<double>(N + 1, 1.0)}, o, kB, kL, x);
-      for (int v : x) CHECK(v < N);  // the final step drops MASK
-      return x;
-    });
-  }
   // MD4 and uniformization need posterior logits; a log-score head of the wrong size is rejected
   SamplerOptions o;
   o.kind = SamplerKind::md4_ancestral;
   std::vector<int> x;
-  CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, loglin, SyntheticScores<double>{SyntheticDenoiser<double>(N + 1)}, o, 2, 3, x); }),
+  CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, loglin, SyntheticScores(N + 1), o, 2, 3, x); }),
                  "log_scores"));
   o.kind = SamplerKind::analytic;
-  CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, loglin, SyntheticScores<double>{SyntheticDenoiser<double>(N)}, o, 2, 3, x); }),
+  CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, loglin, SyntheticScores(N), o, 2, 3, x); }),
                  "log-scores need K = D = 8"));
   UniformizationOptions uo;
-  CHECK(contains(error_of([&] { sample_uniformization(SequentialExecutor{}, ab, loglin, SyntheticScores<double>{SyntheticDenoiser<double>(N + 1)}, uo, 2, 3, x); }),
+  CHECK(contains(error_of([&] { sample_uniformization(SequentialExecutor{}, ab, loglin, SyntheticScores(N + 1), uo, 2, 3, x); }),
                  "log_scores"));
 }
 
@@ -316,30 +165,27 @@ TEST_CASE("sampler errors: bad denoiser outputs name the entry and value") {
   o.grid = GridKind::uniform;
   std::vector<int> x;
   auto run = [&](int mode, int at) {
-    return error_of([&] { sample(SequentialExecutor{}, ab, sched, BadDenoiser<SyntheticDenoiser<double>>{good, mode, at}, o, 2, 3, x); });
+    return error_of([&] { sample(SequentialExecutor{}, ab, sched, BadDenoiser<SyntheticDenoiser<double>>{&good, mode, at}, o, 2, 3, x); });
   };
   const std::string e_nan = run(0, 1);
-  CHECK(contains(e_nan, "denoiser output[b=0, l=1, k=1]"));
+  CHECK(contains(e_nan, "model output[b=0, l=1, k=1]"));
   CHECK(contains(e_nan, "nan"));
   const std::string e_inf = run(1, 0);
-  CHECK(contains(e_inf, "denoiser output[b=0, l=1, k=3]"));
+  CHECK(contains(e_inf, "model output[b=0, l=1, k=3]"));
   CHECK(contains(e_inf, "inf"));
-  const std::string e_size = run(2, 2);
-  CHECK(contains(e_size, "denoiser output size = 23"));
-  CHECK(contains(e_size, "2 * 3 * 4 = 24"));
   CHECK(contains(run(3, 0), "every regular logit is -inf"));
   // uniformization and GenMD4 validate too
   const RouletteGenerator<double> ro(N, 0.5);
   UniformizationOptions uo;
   CHECK(contains(error_of([&] {
                    sample_uniformization(SequentialExecutor{}, ro, sched,
-                                         BadDenoiser<SyntheticDenoiser<double>>{good, 0, 0}, uo, 2, 3, x);
+                                         BadDenoiser<SyntheticDenoiser<double>>{&good, 0, 0}, uo, 2, 3, x);
                  }),
                  "nan"));
   const PerTokenPolynomialSchedule<double> ps(N);
   CHECK(contains(error_of([&] {
                    sample_genmd4(SequentialExecutor{}, StateDependentMaskingGenerator<double>(N), ps,
-                                 BadDenoiser<SyntheticDenoiser<double>>{good, 1, 0}, o, 2, 3, x);
+                                 BadDenoiser<SyntheticDenoiser<double>>{&good, 1, 0}, o, 2, 3, x);
                  }),
                  "inf"));
 }
@@ -365,7 +211,7 @@ TEST_CASE("sampler errors: shapes, steps, prefix, options, data distributions") 
   CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, sched, den, o, 2, 0, x); }), "L = 0"));
   // wrong class count: 7 is neither N = 4 nor D = 5
   CHECK(contains(error_of([&] { sample(SequentialExecutor{}, ab, sched, SyntheticDenoiser<double>(7), o, 2, 3, x); }),
-                 "denoiser.num_classes() = 7"));
+                 "model.num_classes() = 7"));
   // MD4 needs the absorbing generator
   CHECK(contains(error_of([&] { sample(SequentialExecutor{}, un, sched, den, o, 2, 3, x); }), "absorbing"));
   o.top_p = 0;

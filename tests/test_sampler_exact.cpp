@@ -193,9 +193,9 @@ std::vector<double> propagate(const std::vector<double>& dist, int D, int L, con
     }
   }
   std::vector<double> tv_(static_cast<std::size_t>(S), t), sv(static_cast<std::size_t>(S), sbar);
-  std::vector<double> logits;
-  den(DenoiserInput<double>{xs.data(), S, L, tv_.data(), with_sbar ? sv.data() : nullptr}, logits);
   const int K = den.num_classes();
+  std::vector<double> logits(static_cast<std::size_t>(S * L * K));
+  den(ModelQuery<double>{xs.data(), S, L, tv_.data(), with_sbar ? sv.data() : nullptr}, logits.data());
   std::vector<double> out(static_cast<std::size_t>(S), 0.0), q(static_cast<std::size_t>(L * D));
   for (std::int64_t k = 0; k < S; ++k) {
     const double mass = dist[static_cast<std::size_t>(k)];
@@ -755,11 +755,11 @@ TEST_CASE("sampler: a perturbed posterior is a fixed, bounded tilt; MD4 then sam
   const ExactPosteriorDenoiser<AbsorbingGenerator<double>> exact(gen, L, pz);
   const PerturbedDenoiser<ExactPosteriorDenoiser<AbsorbingGenerator<double>>> pert(exact, 0.7, N + 1);
   std::vector<int> xs = {N, 1, N, 3};
-  std::vector<double> t(4, 0.5), sb(4, 0.7), a, b, c;
-  const DenoiserInput<double> in{xs.data(), 4, 1, t.data(), sb.data()};
-  exact(in, a);
-  pert(in, b);
-  pert(in, c);
+  std::vector<double> t(4, 0.5), sb(4, 0.7), a(4 * N), b(4 * N), c(4 * N);
+  const ModelQuery<double> in{xs.data(), 4, 1, t.data(), sb.data()};
+  exact(in, a.data());
+  pert(in, b.data());
+  pert(in, c.data());
   CHECK(b == c);  // deterministic
   REQUIRE(a.size() == b.size());
   double maxdiff = 0;
@@ -795,22 +795,21 @@ namespace {
 template <class Inner, class Gen>
 struct LogScoreFromPosterior {
   using value_type = double;
-  static constexpr DenoiserOutput output = DenoiserOutput::log_scores;
+  static constexpr ModelOutput output = ModelOutput::log_scores;
   Inner inner;
   Gen gen;
   int num_classes() const { return gen.num_states(); }
-  void operator()(const DenoiserInput<double>& in, std::vector<double>& out) const {
-    std::vector<double> z;
-    inner(in, z);
+  void operator()(const ModelQuery<double>& in, double* out) const {
     const int N = gen.num_regular(), D = gen.num_states(), K = inner.num_classes();
-    out.assign(static_cast<std::size_t>(in.B * in.L * D), 0.0);
+    std::vector<double> z(static_cast<std::size_t>(in.B * in.L * K));
+    inner(in, z.data());
     std::vector<double> sc(static_cast<std::size_t>(D));
     for (std::int64_t q = 0; q < in.B * in.L; ++q) {
       const auto f = softmax_n(z.data() + q * K, N);
       const int x = in.xt[q];
       probs_to_score_naive(gen, f.data(), N, x, in.sigma_bar[q / in.L], sc.data());
       for (int b = 0; b < D; ++b)
-        out[static_cast<std::size_t>(q * D + b)] =
+        out[q * D + b] =
             b == x ? 0.0 : (sc[static_cast<std::size_t>(b)] > 0 ? std::log(sc[static_cast<std::size_t>(b)]) : -std::numeric_limits<double>::infinity());
     }
   }

@@ -2,7 +2,7 @@
 // from the data distribution, so that the estimators of bound/monte_carlo.hpp can be checked
 // against the exact integrals of exact_theorems.hpp and exact_md4.hpp (tests, docs/math/bounds.md).
 //
-//   ExactModel<Gen, Den>(fwd, den, kind)   a model callable (monte_carlo.hpp McQuery) whose
+//   ExactModel<Gen, Den>(fwd, den, kind)   a model callable (model/model.hpp ModelQuery) whose
 //       outputs at (x_t, u) are, per position i,
 //         ModelOutput::logits      log f^i(h | x_t, u), h < N       (V = N; log 0 = -inf)
 //         ModelOutput::log_scores  log s_b, b < D, s = naive_probs_to_score(P_u, x_t^i, f^i)
@@ -89,7 +89,7 @@ class ExactModel {
   }
   ModelOutput output_kind() const { return kind_; }
 
-  void operator()(const McQuery<T>& q, T* out) const {
+  void operator()(const ModelQuery<T>& q, T* out) const {
     const char* where = "discdiff::exact::ExactModel";
     const int n = fwd_->num_regular(), d = fwd_->num_states(), L = fwd_->length();
     if (q.L != L)
@@ -102,7 +102,7 @@ class ExactModel {
       const int* row = q.xt + b * L;
       for (int i = 0; i < L; ++i) require_token(where, "x_t", row[i], d);
       const std::int64_t x = S.encode(row);
-      fill_state_slice(*fwd_, slice_, q.u[b], x);
+      fill_state_slice(*fwd_, slice_, q.sigma_bar[b], x);
       if (!(slice_.p[static_cast<std::size_t>(x)] > T(0)))
         throw_invalid(where, "p_u(x_t)", slice_.p[static_cast<std::size_t>(x)],
                       "the queried state is unreachable under the forward process");

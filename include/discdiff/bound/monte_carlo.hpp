@@ -53,13 +53,18 @@
 // roulette: L (1 - (1-p_m)/N)(1 - eps)/p_m (the code's "add eps - 1", d ignored). Its average
 // over t ~ U[eps, 1] is estimated with weight (1/f(t))/(1 - eps) under a non-uniform proposal.
 //
-// The model is any callable model(const McQuery<T>& q, T* out) that writes the q.B x q.L x V
-// outputs (row-major) for the noisy tokens q.xt at the per-row times q.t (total noise q.u); it
-// is called once per batch from the host. The per-position work runs on the executor (CPU
-// executors only: the buffers are host vectors). Inputs are validated: tokens in range, sizes
-// consistent, every model output not NaN and not +inf (-inf is a zero probability / score),
-// otherwise std::invalid_argument naming the value. Results are bit-identical across executors
-// and thread counts (every position is computed from its own inputs, sums run in a fixed order).
+// The model is a Model of model/model.hpp (the samplers' interface: model(const ModelQuery<T>& q,
+// T* out) writes the q.B x q.L x V outputs for the noisy tokens q.xt at the per-row times q.t and
+// total noises q.sigma_bar), or a bare callable with that signature; it is called once per batch.
+// When the model declares num_classes() or `output`, they must agree with the options' V and
+// output kind. Backends: any executor whose memory space is the model's; the noisy tokens, the
+// outputs and every per-position buffer live in that space, the clean batch and the per-row times
+// are copied in, and the per-position terms come back to the host, where every sum runs in a
+// fixed order. Inputs are validated: tokens in range, sizes consistent, every model output not NaN
+// and not +inf (-inf is a zero probability / score) and, for logits, a finite regular logit per
+// position (check_model_output), otherwise std::invalid_argument naming the value. Results are
+// bit-identical across executors and thread counts (every position is computed from its own
+// inputs, sums run in a fixed order on the host).
 #pragma once
 
 #include <algorithm>
@@ -74,10 +79,13 @@
 #include "../core/config.hpp"
 #include "../core/error.hpp"
 #include "../core/numerics.hpp"
+#include "../exec/algorithm.hpp"
+#include "../exec/memory.hpp"
 #include "../exec/sequential.hpp"
 #include "../generator/absorbing.hpp"
 #include "../generator/roulette.hpp"
 #include "../generator/uniform.hpp"
+#include "../model/model.hpp"
 #include "../objective/md4.hpp"
 #include "../objective/sedd.hpp"
 #include "../ops/forward_corrupt.hpp"
@@ -158,22 +166,6 @@ class BatchMeanAccumulator {
 };
 
 // ------------------------------------------------------------------ model interface
-
-/// What the model is asked for: B x L noisy tokens and the per-row time and total noise.
-template <class T>
-struct McQuery {
-  const int* xt = nullptr;  ///< B x L noisy tokens (row-major)
-  std::int64_t B = 0;
-  std::int64_t L = 0;
-  const T* t = nullptr;  ///< per row: t_b
-  const T* u = nullptr;  ///< per row: sbar(t_b)
-};
-
-/// How the estimators read the model outputs.
-enum class ModelOutput {
-  logits,     ///< clean-token logits, V = N or D (posterior parameterisation; scores by spec 4.1)
-  log_scores  ///< log concrete scores lambda, V = D (SEDD)
-};
 
 /// Which constants and factors the J1/J2 estimators use (file comment).
 enum class BoundConvention {
@@ -332,33 +324,48 @@ inline void check_tokens(const char* where, const int* x0, std::int64_t count, i
                     ("clean tokens must be regular, in [0, " + std::to_string(n) + ")").c_str());
 }
 
-template <class T>
-void check_outputs(const char* where, const T* out, std::int64_t B, std::int64_t L, int V) {
-  const std::int64_t n = B * L * V;
-  for (std::int64_t k = 0; k < n; ++k) {
-    const T z = out[k];
-    if (std::isnan(z) || z == std::numeric_limits<T>::infinity()) {
-      const std::int64_t v = k % V, l = (k / V) % L, b = k / (V * L);
-      throw_invalid(where,
-                    ("model output [" + std::to_string(b) + ", " + std::to_string(l) + ", " +
-                     std::to_string(v) + "]").c_str(),
-                    z, "model outputs must be finite (or -inf for a zero probability)");
-    }
+/// Compile- and run-time agreement of a model with the estimator's V and output kind (file
+/// comment); bare callables are taken at the options' word.
+template <class Model, class Exec>
+void check_model(const char* where, const Model& model, int V, ModelOutput kind) {
+  static_check_model_space<Model, Exec>();
+  if constexpr (model_has_num_classes_v<Model>) {
+    if (model.num_classes() != V)
+      throw_invalid(where, "model.num_classes()", model.num_classes(),
+                    ("must equal the output size V = " + std::to_string(V)).c_str());
+    if (model_output_v<Model> != kind)
+      throw_invalid(where, "model output",
+                    model_output_v<Model> == ModelOutput::logits ? "logits" : "log_scores",
+                    "must match the estimator's output kind");
   }
 }
 
-template <class T, class Model>
-void call_model(const char* where, Model& model, const int* xt, std::int64_t B, std::int64_t L,
-                const std::vector<T>& t, const std::vector<T>& u, std::vector<T>& out, int V) {
-  McQuery<T> q;
-  q.xt = xt;
-  q.B = B;
-  q.L = L;
-  q.t = t.data();
-  q.u = u.data();
-  model(q, out.data());
-  check_outputs(where, out.data(), B, L, V);
-}
+/// The per-batch buffers of an estimator in the executor's memory space.
+template <class T, class Space>
+struct McBatch {
+  Buffer<int, Space> x0, xt;
+  Buffer<T, Space> t, u, out;
+  Buffer<unsigned char, Space> status;
+  McBatch(std::int64_t B, std::int64_t L, int V)
+      : x0(static_cast<std::size_t>(B * L)), xt(x0.size()), t(static_cast<std::size_t>(B)),
+        u(t.size()), out(static_cast<std::size_t>(B * L * V)), status(x0.size()) {}
+
+  /// Copies the rows' clean tokens and times in.
+  void load(const int* x0_host, const std::vector<T>& t_host, const std::vector<T>& u_host,
+            std::int64_t rows, std::int64_t L) {
+    copy_n(Space{}, x0.data(), HostSpace{}, x0_host, static_cast<std::size_t>(rows * L));
+    copy_n(Space{}, t.data(), HostSpace{}, t_host.data(), static_cast<std::size_t>(rows));
+    copy_n(Space{}, u.data(), HostSpace{}, u_host.data(), static_cast<std::size_t>(rows));
+  }
+
+  /// One model call on the current noisy tokens, then the output check.
+  template <class Exec, class Model>
+  void query(const Exec& exec, const char* where, Model& model, std::int64_t rows, std::int64_t L,
+             int V, int regular, ModelOutput kind) {
+    model(ModelQuery<T>{xt.data(), rows, L, t.data(), u.data()}, out.data());
+    check_model_output(exec, where, out.data(), rows, L, V, regular, kind, status.data());
+  }
+};
 
 }  // namespace mc
 }  // namespace detail
@@ -373,7 +380,7 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
                                          std::int64_t L, const ScoreBoundOptions& opt,
                                          const Exec& exec = Exec{}) {
   using T = typename Gen::value_type;
-  static_assert(Exec::host_memory, "estimate_score_bounds runs on host-memory executors");
+  using Space = typename Exec::memory_space;
   const char* where = "discdiff::estimate_score_bounds";
   detail::mc::check_batching(where, num_sequences, L, opt);
   require_in_closed(where, "eps", opt.eps, 0.0, 1.0);
@@ -417,11 +424,12 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
 
   const std::int64_t B = opt.batch_size;
   const std::int64_t nb = (num_sequences + B - 1) / B;
+  detail::mc::check_model<std::decay_t<Model>, Exec>(where, model, V, opt.output);
   std::vector<T> tau(static_cast<std::size_t>(B)), t(tau.size()), u(tau.size()), sig(tau.size());
-  std::vector<int> xt(static_cast<std::size_t>(B * L));
-  std::vector<T> out(static_cast<std::size_t>(B * L * V));
-  std::vector<T> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
-  std::vector<T> ek(static_cast<std::size_t>(B * L)), eb(ek.size());
+  detail::mc::McBatch<T, Space> mb(B, L, V);
+  Buffer<T, Space> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
+  Buffer<T, Space> ek_d(static_cast<std::size_t>(B * L)), eb_d(ek_d.size());
+  std::vector<T> ek(ek_d.size()), eb(eb_d.size());
   BatchMeanAccumulator acc1, acc2, accg;
   const TimeProposalMap<Sched> prop(sched, T(eps), T(1), opt.time_proposal, L);
   const bool uniform_t = prop.kind() == TimeProposal::uniform;
@@ -443,13 +451,16 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
         const double inv_f = static_cast<double>(prop.inverse_density(t[r]));
         jac[r] = exact ? inv_f : (uniform_t ? 1.0 : inv_f / (1.0 - eps));
       }
-      forward_corrupt_raw(exec, gen, x0b, rows, L, u.data(), xt.data(), opt.seed,
+      mb.load(x0b, t, u, rows, L);
+      forward_corrupt_raw(exec, gen, mb.x0.data(), rows, L, mb.u.data(), mb.xt.data(), opt.seed,
                           kMcForwardStream + static_cast<std::uint32_t>(batch));
-      detail::mc::call_model<T>(where, model, xt.data(), rows, L, t, u, out, V);
+      mb.query(exec, where, model, rows, L, V, n, opt.output);
       exec.for_each(rows * L, detail::mc::ScoreBoundKernel<Gen, T>{
-                                  gen, x0b, xt.data(), out.data(), lam.data(), grad.data(),
-                                  ek.data(), eb.data(), u.data(), L, V, D, opt.output,
-                                  opt.log_score_head, opt.score});
+                                  gen, mb.x0.data(), mb.xt.data(), mb.out.data(), lam.data(),
+                                  grad.data(), ek_d.data(), eb_d.data(), mb.u.data(), L, V, D,
+                                  opt.output, opt.log_score_head, opt.score});
+      copy_n(HostSpace{}, ek.data(), Space{}, ek_d.data(), static_cast<std::size_t>(rows * L));
+      copy_n(HostSpace{}, eb.data(), Space{}, eb_d.data(), static_cast<std::size_t>(rows * L));
       detail::CompensatedSum<double> s1, s2, sg;
       for (std::int64_t r = 0; r < rows; ++r) {
         detail::CompensatedSum<double> a1, a2;
@@ -506,7 +517,7 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
                                   Model&& model, const int* x0, std::int64_t num_sequences,
                                   std::int64_t L, const Md4ElboOptions& opt,
                                   const Exec& exec = Exec{}) {
-  static_assert(Exec::host_memory, "estimate_md4_elbo runs on host-memory executors");
+  using Space = typename Exec::memory_space;
   const char* where = "discdiff::estimate_md4_elbo";
   detail::mc::check_batching(where, num_sequences, L, opt);
   require_in_closed(where, "t0", opt.t0, 0.0, 1.0);
@@ -531,10 +542,12 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
 
   const std::int64_t B = opt.batch_size;
   const std::int64_t nb = (num_sequences + B - 1) / B;
+  detail::mc::check_model<std::decay_t<Model>, Exec>(where, model, V, ModelOutput::logits);
   std::vector<T> tau(static_cast<std::size_t>(B)), t(tau.size()), u(tau.size()), w(tau.size());
-  std::vector<int> xt(static_cast<std::size_t>(B * L));
-  std::vector<T> out(static_cast<std::size_t>(B * L * V)), grad(out.size());
-  std::vector<T> pos(static_cast<std::size_t>(B * L)), row(static_cast<std::size_t>(B));
+  detail::mc::McBatch<T, Space> mb(B, L, V);
+  Buffer<T, Space> grad(static_cast<std::size_t>(B * L * V)), pos(static_cast<std::size_t>(B * L));
+  Buffer<T, Space> w_d(w.size()), row_d(w.size());
+  std::vector<T> row(w.size());
   BatchMeanAccumulator acc;
   const TimeProposalMap<Sched> prop(sched, t0, t1, opt.time_proposal, L);
   for (int pass = 0; pass < opt.passes; ++pass) {
@@ -556,21 +569,24 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
         }
         u[r] = sched.sigma_bar(t[r]);
       }
-      forward_corrupt_raw(exec, gen, x0b, rows, L, u.data(), xt.data(), opt.seed,
+      mb.load(x0b, t, u, rows, L);
+      copy_n(Space{}, w_d.data(), HostSpace{}, w.data(), static_cast<std::size_t>(rows));
+      forward_corrupt_raw(exec, gen, mb.x0.data(), rows, L, mb.u.data(), mb.xt.data(), opt.seed,
                           kMcForwardStream + static_cast<std::uint32_t>(batch));
-      detail::mc::call_model<T>(where, model, xt.data(), rows, L, t, u, out, V);
+      mb.query(exec, where, model, rows, L, V, n, ModelOutput::logits);
       LossBatch<T> lb;
       lb.B = rows;
       lb.L = L;
       lb.V = V;
-      lb.x0 = x0b;
-      lb.xt = xt.data();
-      lb.logits = out.data();
+      lb.x0 = mb.x0.data();
+      lb.xt = mb.xt.data();
+      lb.logits = mb.out.data();
       lb.grad = grad.data();
       lb.pos_loss = pos.data();
-      lb.row_loss = row.data();
+      lb.row_loss = row_d.data();
       lb.grad_scale = T(0);
-      md4_loss_raw(exec, lb, w.data(), n, T(0));
+      md4_loss_raw(exec, lb, w_d.data(), n, T(0));
+      copy_n(HostSpace{}, row.data(), Space{}, row_d.data(), static_cast<std::size_t>(rows));
       detail::CompensatedSum<double> s;
       for (std::int64_t r = 0; r < rows; ++r) s.add(static_cast<double>(row[r]) + row_const);
       acc.add_batch(s.value(), rows);

@@ -8,6 +8,8 @@
 // chains need the projection). The denoiser always sees the conditioning tokens.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,11 +47,11 @@ inline Conditioning prefix_conditioning(std::int64_t B, std::int64_t L,
   }
   Conditioning c{B, L, std::vector<unsigned char>(static_cast<std::size_t>(B * L), 0),
                  std::vector<int>(static_cast<std::size_t>(B * L), 0)};
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::size_t l = 0; l < prefix.size(); ++l) {
-      c.fixed[static_cast<std::size_t>(b * L) + l] = 1;
-      c.values[static_cast<std::size_t>(b * L) + l] = prefix[l];
-    }
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto row = static_cast<std::ptrdiff_t>(b * L);
+    std::fill_n(c.fixed.begin() + row, prefix.size(), static_cast<unsigned char>(1));
+    std::copy(prefix.begin(), prefix.end(), c.values.begin() + row);
+  }
   return c;
 }
 

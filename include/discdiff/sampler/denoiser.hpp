@@ -1,33 +1,10 @@
 // discdiff/sampler/denoiser.hpp: the Denoiser concept of the samplers, its host-side validation,
 // and exact / perturbed adapters for small problems (spec/MATH.md 1.5, 4.1, 9).
 //
-// Denoiser concept (host side; the network, or an exact oracle):
+// The samplers query a network through the one model interface of model/model.hpp (ModelQuery,
+// ModelOutput, check_model_output): a "denoiser" is any Model in that sense.
 //
-//   struct MyDenoiser {
-//     using value_type = T;                       // float or double
-//     int num_classes() const;                    // K: N (MD4-style head) or D = N + 1 (SEDD head)
-//     void operator()(const DenoiserInput<T>& in, std::vector<T>& out) const;
-//     // optional:
-//     bool time_conditioned() const;              // default true (cached ancestral reuses the
-//                                                 // output only when this is false)
-//     static constexpr DenoiserOutput output = DenoiserOutput::logits;   // or log_scores
-//   };
-//
-// Contract of operator(): `in.xt` holds B x L row-major int32 tokens in [0, D); `in.t[b]` and
-// `in.sigma_bar[b]` are the time and total noise sbar(t) of sequence b (sigma_bar may be null for
-// per-token schedules, spec 3.5; then only t is meaningful). The denoiser resizes `out` to
-// B * L * K and writes, for position (b, l), the K entries out[(b L + l) K + k]:
-//   * DenoiserOutput::logits: clean-token logits z, softmax(z) ~ p_{0|t}(x_0^l = k | x_t^b)
-//     (spec 4.1). K = N, or K = D with the MASK class ignored: samplers renormalise over the N
-//     regular classes (PhiMode::renormalize of score/probs_to_score.hpp). -inf is allowed (a class
-//     of probability 0) but every position needs at least one finite regular logit;
-//   * DenoiserOutput::log_scores: K = D log concrete scores log s_theta(x_t, t)_{l,k} (spec 1.5,
-//     4.4), accepted by Euler and analytic tau-leaping only (MD4 and uniformization need
-//     posterior logits); entry k = x_t^l is ignored (s_x := 1), -inf is a zero score.
-// NaN and +Inf are never valid. The samplers call check_denoiser_output() after every call, so a
-// bad denoiser gives std::invalid_argument naming the entry and value, never a silent NaN.
-//
-// Adapters (host only, double precision inside, output in T):
+// Adapters (the exact and perturbed ones on host memory, double precision inside, output in T):
 //   ExactPosteriorDenoiser<Gen>     the exact posterior of an explicit data distribution p_data over
 //                                   the N^L clean sequences, for a scalar-noise generator (uniform,
 //                                   absorbing, roulette): with u = sigma_bar[b],
@@ -39,9 +16,10 @@
 //   PerturbedDenoiser<Inner>        inner logits + amplitude * xi, xi in [-1, 1) a fixed
 //                                   deterministic function of (position l, class k, token x_t^l)
 //                                   (CounterRng); -inf entries stay -inf.
-//   SyntheticDenoiser<T>            a cheap deterministic stand-in for a network (NOT a model):
-//                                   table look-ups keyed by (k, x_t^l, l, t), any B, L and K; for
-//                                   backend-identity tests, examples and benchmarks.
+//   SyntheticDenoiser<T, Exec, Out> a cheap deterministic stand-in for a network (NOT a model of
+//                                   anything): table look-ups keyed by (k, x_t^l, l, t), any B, L
+//                                   and K, run by any executor in its memory space (logits or
+//                                   log-scores); for backend-identity tests, examples, benchmarks.
 // If p_t(x_t) = 0 (a state the data cannot reach, e.g. two positions unmasked together into a pair
 // of zero data probability), the posterior is undefined; the exact adapters then fall back to the
 // factorised posterior that ignores the other positions, and to the data marginal of position i
@@ -59,106 +37,13 @@
 #include "../core/error.hpp"
 #include "../core/numerics.hpp"
 #include "../core/random.hpp"
+#include "../exec/memory.hpp"
+#include "../exec/sequential.hpp"
+#include "../model/model.hpp"
 #include "../generator/state_dependent.hpp"
 #include "../schedule/per_token_polynomial.hpp"
 
 namespace discdiff {
-
-/// What a denoiser's K entries per position mean.
-enum class DenoiserOutput {
-  logits,     ///< clean-token logits (softmax = predicted p_{0|t}); K = N or D
-  log_scores  ///< log concrete scores log s_theta(x_t,t)_{l,k}; K = D
-};
-
-/// The batch a denoiser is queried on (see the concept above).
-template <class T>
-struct DenoiserInput {
-  const int* xt = nullptr;         ///< B x L row-major tokens
-  std::int64_t B = 0;              ///< number of sequences
-  std::int64_t L = 0;              ///< sequence length
-  const T* t = nullptr;            ///< B times
-  const T* sigma_bar = nullptr;    ///< B total noises sbar(t) (may be null: per-token schedules)
-};
-
-namespace detail {
-template <class D, class = void>
-struct denoiser_output_of {
-  static constexpr DenoiserOutput value = DenoiserOutput::logits;
-};
-template <class D>
-struct denoiser_output_of<D, std::void_t<decltype(D::output)>> {
-  static constexpr DenoiserOutput value = D::output;
-};
-template <class D, class = void>
-struct has_time_conditioned : std::false_type {};
-template <class D>
-struct has_time_conditioned<D, std::void_t<decltype(std::declval<const D&>().time_conditioned())>>
-    : std::true_type {};
-}  // namespace detail
-
-/// The output kind of denoiser type D (DenoiserOutput::logits unless D::output says otherwise).
-template <class D>
-constexpr DenoiserOutput denoiser_output_v = detail::denoiser_output_of<D>::value;
-
-/// d.time_conditioned() when D has it, else true.
-template <class D>
-bool denoiser_time_conditioned(const D& d) {
-  if constexpr (detail::has_time_conditioned<D>::value) {
-    return d.time_conditioned();
-  } else {
-    (void)d;
-    return true;
-  }
-}
-
-/// Host check of a denoiser's declared class count K against the generator: K = N or K = D for
-/// logits, K = D for log-scores. Throws std::invalid_argument naming K, N and D.
-inline void check_denoiser_classes(const char* where, long long K, long long N, long long D,
-                                   DenoiserOutput kind) {
-  const bool ok = kind == DenoiserOutput::logits ? (K == N || K == D) : K == D;
-  if (!ok) {
-    const std::string why = kind == DenoiserOutput::logits
-                                ? "logits need K = N = " + std::to_string(N) + " or K = D = " +
-                                      std::to_string(D) + " classes"
-                                : "log-scores need K = D = " + std::to_string(D) + " classes";
-    throw_invalid(where, "denoiser.num_classes()", K, why.c_str());
-  }
-}
-
-/// Host check of one denoiser output: out.size() == B * L * K, no NaN and no +Inf anywhere, and
-/// (for logits) every position has a finite logit among its first `regular` classes. Throws
-/// std::invalid_argument naming the sizes, or the entry (b, l, k) and its value.
-template <class T>
-void check_denoiser_output(const char* where, const std::vector<T>& out, std::int64_t B,
-                           std::int64_t L, int K, int regular, DenoiserOutput kind) {
-  const std::int64_t want = B * L * static_cast<std::int64_t>(K);
-  if (static_cast<std::int64_t>(out.size()) != want) {
-    const std::string why = "expected B * L * K = " + std::to_string(B) + " * " +
-                            std::to_string(L) + " * " + std::to_string(K) + " = " +
-                            std::to_string(want) + " entries";
-    throw_invalid(where, "denoiser output size", out.size(), why.c_str());
-  }
-  for (std::int64_t p = 0; p < B * L; ++p) {
-    const T* z = out.data() + p * K;
-    bool any_finite = false;
-    for (int k = 0; k < K; ++k) {
-      const T v = z[k];
-      const bool bad = std::isnan(static_cast<double>(v)) || v == std::numeric_limits<T>::infinity();
-      if (bad) {
-        const std::string nm = "denoiser output[b=" + std::to_string(p / L) + ", l=" +
-                               std::to_string(p % L) + ", k=" + std::to_string(k) + "]";
-        throw_invalid(where, nm.c_str(), v, "NaN and +Inf are not valid logits or log-scores");
-      }
-      if (k < regular && std::isfinite(static_cast<double>(v))) any_finite = true;
-    }
-    if (kind == DenoiserOutput::logits && !any_finite) {
-      const std::string nm = "denoiser output[b=" + std::to_string(p / L) + ", l=" +
-                             std::to_string(p % L) + "]";
-      throw_invalid(where, nm.c_str(), "-inf",
-                    "every regular logit is -inf: the predicted posterior is empty");
-    }
-  }
-}
 
 namespace detail {
 
@@ -298,7 +183,7 @@ class PosteriorMemo {
 };
 
 template <class T>
-void check_query(const char* where, const DenoiserInput<T>& in, int L, int D, bool need_sbar) {
+void check_query(const char* where, const ModelQuery<T>& in, int L, int D, bool need_sbar) {
   if (in.L != L) {
     const std::string why = "the data distribution has L = " + std::to_string(L);
     throw_invalid(where, "in.L", in.L, why.c_str());
@@ -339,7 +224,7 @@ template <class Gen>
 class ExactPosteriorDenoiser {
  public:
   using value_type = typename Gen::value_type;
-  static constexpr DenoiserOutput output = DenoiserOutput::logits;
+  static constexpr ModelOutput output = ModelOutput::logits;
 
   ExactPosteriorDenoiser(const Gen& gen, int L, std::vector<double> p_data) : gen_(gen) {
     detail::check_data_distribution("discdiff::ExactPosteriorDenoiser", gen.num_regular(), L,
@@ -352,11 +237,10 @@ class ExactPosteriorDenoiser {
   const std::vector<double>& p_data() const { return core_.p_data(); }
   bool time_conditioned() const { return gen_.has_mask() ? !is_absorbing() : true; }
 
-  void operator()(const DenoiserInput<value_type>& in, std::vector<value_type>& out) const {
+  void operator()(const ModelQuery<value_type>& in, value_type* out) const {
     using T = value_type;
     const int N = gen_.num_regular(), D = gen_.num_states(), L = core_.L();
     detail::check_query("discdiff::ExactPosteriorDenoiser", in, L, D, true);
-    out.resize(static_cast<std::size_t>(in.B * L * N));
     std::vector<double> ptab(static_cast<std::size_t>(D) * N), post(static_cast<std::size_t>(L) * N);
     T last_u = std::numeric_limits<T>::quiet_NaN();
     std::vector<T> col(static_cast<std::size_t>(D));
@@ -372,7 +256,7 @@ class ExactPosteriorDenoiser {
         last_u = u;
         memo.clear();
       }
-      T* dst = out.data() + b * L * N;
+      T* dst = out + b * L * N;
       if (memo.copy_if_known(in.xt + b * L, dst, L * N)) continue;
       core_.posterior(ptab.data(), in.xt + b * L, post.data());
       detail::write_log_posterior(post.data(), L, N, dst);
@@ -396,7 +280,7 @@ template <class T>
 class ExactPosteriorTokenNoiseDenoiser {
  public:
   using value_type = T;
-  static constexpr DenoiserOutput output = DenoiserOutput::logits;
+  static constexpr ModelOutput output = ModelOutput::logits;
 
   ExactPosteriorTokenNoiseDenoiser(const PerTokenPolynomialSchedule<T>& sched, int L,
                                    std::vector<double> p_data)
@@ -410,10 +294,9 @@ class ExactPosteriorTokenNoiseDenoiser {
   int length() const { return core_.L(); }
   bool time_conditioned() const { return true; }
 
-  void operator()(const DenoiserInput<T>& in, std::vector<T>& out) const {
+  void operator()(const ModelQuery<T>& in, T* out) const {
     const int N = gen_.num_regular(), D = gen_.num_states(), L = core_.L();
     detail::check_query("discdiff::ExactPosteriorTokenNoiseDenoiser", in, L, D, false);
-    out.resize(static_cast<std::size_t>(in.B * L * N));
     const PerTokenPolynomialView<T> view{w_.data(), N, eta_};
     std::vector<T> ubar(static_cast<std::size_t>(N));
     std::vector<double> ptab(static_cast<std::size_t>(D) * N), post(static_cast<std::size_t>(L) * N);
@@ -431,7 +314,7 @@ class ExactPosteriorTokenNoiseDenoiser {
         last_t = t;
         memo.clear();
       }
-      T* dst = out.data() + b * L * N;
+      T* dst = out + b * L * N;
       if (memo.copy_if_known(in.xt + b * L, dst, L * N)) continue;
       core_.posterior(ptab.data(), in.xt + b * L, post.data());
       detail::write_log_posterior(post.data(), L, N, dst);
@@ -453,7 +336,7 @@ template <class Inner>
 class PerturbedDenoiser {
  public:
   using value_type = typename Inner::value_type;
-  static constexpr DenoiserOutput output = denoiser_output_v<Inner>;
+  static constexpr ModelOutput output = model_output_v<Inner>;
 
   PerturbedDenoiser(Inner inner, double amplitude, int num_states, std::uint64_t seed = 12345)
       : inner_(std::move(inner)), amp_(amplitude), d_(num_states), seed_(seed) {
@@ -461,18 +344,17 @@ class PerturbedDenoiser {
   }
 
   int num_classes() const { return inner_.num_classes(); }
-  bool time_conditioned() const { return denoiser_time_conditioned(inner_); }
+  bool time_conditioned() const { return model_time_conditioned(inner_); }
   const Inner& inner() const { return inner_; }
 
-  void operator()(const DenoiserInput<value_type>& in, std::vector<value_type>& out) const {
+  void operator()(const ModelQuery<value_type>& in, value_type* out) const {
     using T = value_type;
     inner_(in, out);
     const int K = num_classes();
-    if (static_cast<std::int64_t>(out.size()) != in.B * in.L * K) return;  // caller reports it
     for (std::int64_t p = 0; p < in.B * in.L; ++p) {
       const std::int64_t l = p % in.L;
       for (int k = 0; k < K; ++k) {
-        T& z = out[static_cast<std::size_t>(p * K + k)];
+        T& z = out[p * K + k];
         if (!(z > -std::numeric_limits<T>::infinity())) continue;
         const std::uint64_t idx =
             static_cast<std::uint64_t>((l * d_ + in.xt[p]) * K + k);
@@ -489,51 +371,72 @@ class PerturbedDenoiser {
   std::uint64_t seed_;
 };
 
-/// A cheap deterministic stand-in for a network, for backend tests and benchmarks (not a model of
-/// anything): logit(b, l, k) = table[(131 k + 17 x_t^{b,l} + 7 l + tq_b) mod 1031], with a table
-/// of 1031 values uniform in [-scale, scale) (CounterRng(seed, 0x5d, j)) and tq_b = floor(1000 t_b)
-/// when time_conditioned (else 0). K classes (N or D); MASK inputs are fine.
+/// The per-position kernel of SyntheticDenoiser (see there).
 template <class T>
+struct SyntheticLogitsKernel {
+  const int* xt;
+  const T* t;
+  const T* table;
+  T* out;
+  std::int64_t L;
+  int K;
+  bool timed;
+
+  DD_HD void operator()(std::int64_t p) const {
+    constexpr std::int64_t P = 1031;
+    const std::int64_t b = p / L, l = p % L;
+    const std::int64_t tq =
+        timed ? static_cast<std::int64_t>(math::floor(1000.0 * static_cast<double>(t[b]))) : 0;
+    std::int64_t j = (17 * static_cast<std::int64_t>(xt[p]) + 7 * l + tq) % P;
+    if (j < 0) j += P;
+    T* z = out + p * K;
+    for (int k = 0; k < K; ++k) {
+      z[k] = table[j];
+      j += 131;
+      if (j >= P) j -= P;
+    }
+  }
+};
+
+/// A cheap deterministic stand-in for a network, for backend tests and benchmarks (not a model of
+/// anything): entry k of position (b, l) is table[(131 k + 17 x_t^{b,l} + 7 l + tq_b) mod 1031],
+/// with a table of 1031 values uniform in [-scale, scale) (CounterRng(seed, 0x5d, j)) and
+/// tq_b = floor(1000 t_b) when time_conditioned (else 0). K classes (N or D); MASK inputs are fine.
+/// Runs on the executor Exec, in its memory space (the table is copied there once); Out says
+/// whether the entries are read as logits or as log-scores (then K must be D).
+template <class T, class Exec = SequentialExecutor, ModelOutput Out = ModelOutput::logits>
 class SyntheticDenoiser {
  public:
   using value_type = T;
-  static constexpr DenoiserOutput output = DenoiserOutput::logits;
+  using memory_space = typename Exec::memory_space;
+  static constexpr ModelOutput output = Out;
 
   explicit SyntheticDenoiser(int num_classes, double scale = 2.0, bool time_conditioned = true,
-                             std::uint64_t seed = 7)
-      : k_(num_classes), timed_(time_conditioned), table_(kP) {
+                             std::uint64_t seed = 7, const Exec& exec = Exec{})
+      : k_(num_classes), timed_(time_conditioned), exec_(exec), table_(kP) {
     if (num_classes < 2) throw_invalid("discdiff::SyntheticDenoiser", "num_classes", num_classes, "must be >= 2");
     require_finite("discdiff::SyntheticDenoiser", "scale", scale);
+    std::vector<T> host(kP);
     for (int j = 0; j < kP; ++j)
-      table_[static_cast<std::size_t>(j)] =
+      host[static_cast<std::size_t>(j)] =
           static_cast<T>(scale * (2.0 * uniform<double>(seed, 0x5du, static_cast<std::uint64_t>(j)) - 1.0));
+    copy_from_host(table_, host.data(), host.size());
   }
 
   int num_classes() const { return k_; }
   bool time_conditioned() const { return timed_; }
 
-  void operator()(const DenoiserInput<T>& in, std::vector<T>& out) const {
-    out.resize(static_cast<std::size_t>(in.B * in.L * k_));
-    const std::int64_t n = in.B * in.L;
-    for (std::int64_t p = 0; p < n; ++p) {
-      const std::int64_t b = p / in.L, l = p % in.L;
-      const std::int64_t tq = timed_ ? static_cast<std::int64_t>(std::floor(1000.0 * static_cast<double>(in.t[b]))) : 0;
-      std::int64_t j = (17 * static_cast<std::int64_t>(in.xt[p]) + 7 * l + tq) % kP;
-      if (j < 0) j += kP;
-      T* z = out.data() + p * k_;
-      for (int k = 0; k < k_; ++k) {
-        z[k] = table_[static_cast<std::size_t>(j)];
-        j += 131;
-        if (j >= kP) j -= kP;
-      }
-    }
+  void operator()(const ModelQuery<T>& in, T* out) const {
+    exec_.for_each(in.B * in.L, SyntheticLogitsKernel<T>{in.xt, in.t, table_.data(), out, in.L, k_, timed_},
+                   double(in.B * in.L) * k_);
   }
 
  private:
   static constexpr int kP = 1031;
   int k_;
   bool timed_;
-  std::vector<T> table_;
+  Exec exec_;
+  Buffer<T, memory_space> table_;
 };
 
 }  // namespace discdiff

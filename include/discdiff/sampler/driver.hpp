@@ -14,9 +14,13 @@
 //
 // Randomness: the prior draw uses stream 0, step k (0-based) stream k + 1 and the final step
 // stream S + 1, each keyed by (seed, stream, index = b * L + l) (core/random.hpp), so every
-// executor and thread count gives bit-identical samples. The executor must run on host memory
-// (SequentialExecutor, OpenMPExecutor, ThrustExecutor with a host device system): the denoiser
-// output and the token buffers are std::vectors.
+// executor and thread count gives bit-identical samples.
+//
+// Backends: the drivers run on any executor. The denoiser is a Model (model/model.hpp) in the
+// executor's memory space; the tokens, the model outputs, the times and the conditioning live in
+// that space too (Buffer), and only the scalars of the grid and a few reductions (is any position
+// MASK, did x change) cross to the host. The samples come back to the caller's host vector x;
+// StepInfo::x points into the executor's memory (read it on the host only for host executors).
 //
 // Every input is validated on the host (steps >= 1, B, L >= 1, the denoiser's class count and
 // every output it returns, top-p in (0, 1], top-k >= 0, the conditioning) with
@@ -30,6 +34,8 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../exec/algorithm.hpp"
+#include "../exec/memory.hpp"
 #include "../generator/absorbing.hpp"
 #include "../generator/state_dependent.hpp"
 #include "../schedule/per_token_polynomial.hpp"
@@ -69,7 +75,7 @@ struct SamplerStats {
 };
 
 /// Passed to the per-step callback after step `step` (0-based; step = S for the final step) with
-/// the current tokens x (B x L, after the projection).
+/// the current tokens x (B x L, after the projection, in the executor's memory space).
 struct StepInfo {
   int step;
   double t, s;
@@ -100,69 +106,117 @@ struct is_absorbing : std::false_type {};
 template <class G>
 struct is_absorbing<AbsorbingGenerator<G>> : std::true_type {};
 
-/// Shared state of a grid run: buffers, the denoiser call with validation, projection, callback.
+/// Counts the positions of x (n entries) that equal `value`.
+struct CountEqualTerm {
+  const int* x;
+  int value;
+  DD_HD std::int64_t operator()(std::int64_t i) const { return x[i] == value ? 1 : 0; }
+};
+
+/// Counts the positions where a and b differ.
+struct CountDiffTerm {
+  const int* a;
+  const int* b;
+  DD_HD std::int64_t operator()(std::int64_t i) const { return a[i] != b[i] ? 1 : 0; }
+};
+
+/// A Conditioning copied into the executor's memory space (empty when nothing is fixed).
+template <class Space>
+struct ConditioningBuffers {
+  Buffer<unsigned char, Space> fixed;
+  Buffer<int, Space> values;
+
+  ConditioningBuffers() = default;
+  explicit ConditioningBuffers(const Conditioning* c) { assign(c); }
+  void assign(const Conditioning* c) {
+    if (c == nullptr || c->empty()) {
+      fixed.clear();
+      values.clear();
+      return;
+    }
+    fixed.resize(c->fixed.size());
+    values.resize(c->values.size());
+    copy_from_host(fixed, c->fixed.data(), c->fixed.size());
+    copy_from_host(values, c->values.data(), c->values.size());
+  }
+  const unsigned char* fixed_ptr() const { return fixed.empty() ? nullptr : fixed.data(); }
+  const int* values_ptr() const { return values.empty() ? nullptr : values.data(); }
+};
+
+/// Shared state of a grid run: buffers in the executor's memory, the model call with
+/// validation, projection, reductions, the copy of the samples back to the host.
 template <class Exec, class Den, class T>
 struct GridRun {
+  using Space = typename Exec::memory_space;
   const Exec& exec;
   const Den& den;
   std::int64_t B, L;
   int K, N;
-  const Conditioning* cond;
-  std::vector<int>& x;
-  std::vector<int> next;
-  std::vector<T> logits, tvec, svec;
+  ConditioningBuffers<Space> cond;
+  Buffer<int, Space> x, next;
+  Buffer<T, Space> logits, tvec, svec;
+  Buffer<unsigned char, Space> status;
   SamplerStats stats;
   const char* where;
 
   GridRun(const Exec& e, const Den& d, std::int64_t b, std::int64_t l, int n, const Conditioning* c,
-          std::vector<int>& xs, const char* w)
-      : exec(e), den(d), B(b), L(l), K(d.num_classes()), N(n), cond(c), x(xs), where(w) {
-    next.resize(static_cast<std::size_t>(B * L));
+          const char* w)
+      : exec(e), den(d), B(b), L(l), K(d.num_classes()), N(n), cond(c), where(w) {
+    x.resize(static_cast<std::size_t>(B * L));
+    next.resize(x.size());
+    logits.resize(static_cast<std::size_t>(B * L * K));
     tvec.resize(static_cast<std::size_t>(B));
     svec.resize(static_cast<std::size_t>(B));
+    status.resize(x.size());
   }
 
   void call(double t, double sbar, bool with_sbar) {
-    for (std::int64_t b = 0; b < B; ++b) {
-      tvec[static_cast<std::size_t>(b)] = static_cast<T>(t);
-      svec[static_cast<std::size_t>(b)] = static_cast<T>(sbar);
-    }
-    DenoiserInput<T> in{x.data(), B, L, tvec.data(), with_sbar ? svec.data() : nullptr};
-    den(in, logits);
+    fill_n(exec, tvec.data(), B, static_cast<T>(t));
+    fill_n(exec, svec.data(), B, static_cast<T>(sbar));
+    den(ModelQuery<T>{x.data(), B, L, tvec.data(), with_sbar ? svec.data() : nullptr},
+        logits.data());
     ++stats.nfe;
-    check_denoiser_output(where, logits, B, L, K, N, denoiser_output_v<Den>);
-  }
-
-  const unsigned char* fixed() const {
-    return cond != nullptr && !cond->empty() ? cond->fixed.data() : nullptr;
+    check_model_output(exec, where, logits.data(), B, L, K, N, model_output_v<Den>, status.data());
   }
 
   /// Projection of `next`, then swap into x.
   void finish_step() {
-    if (fixed() != nullptr)
-      exec.for_each(B * L, ProjectKernel{cond->fixed.data(), cond->values.data(), next.data()});
-    x.swap(next);
+    if (cond.fixed_ptr() != nullptr)
+      exec.for_each(B * L, ProjectKernel{cond.fixed_ptr(), cond.values_ptr(), next.data()});
+    std::swap(x, next);
   }
 
   template <class Gen>
-  void prior(const Gen& gen, std::uint64_t seed) {
-    x.resize(static_cast<std::size_t>(B * L));
-    exec.for_each(B * L, PriorKernel<Gen>{gen, fixed(), fixed() ? cond->values.data() : nullptr,
-                                          x.data(), seed, 0u});
+  void prior(const Gen& gen, std::uint64_t seed, std::uint32_t stream = 0u) {
+    exec.for_each(B * L, PriorKernel<Gen>{gen, cond.fixed_ptr(), cond.values_ptr(), x.data(), seed,
+                                          stream});
+  }
+
+  bool any_equal(int value) const {
+    return reduce_sum_value<Exec, std::int64_t>(exec, B * L, 4096, CountEqualTerm{x.data(), value}) > 0;
+  }
+  bool next_differs() const {
+    return reduce_sum_value<Exec, std::int64_t>(exec, B * L, 4096,
+                                                CountDiffTerm{x.data(), next.data()}) > 0;
+  }
+  void copy_out(std::vector<int>& out) const {
+    out.resize(x.size());
+    copy_n(HostSpace{}, out.data(), Space{}, x.data(), x.size());
   }
 };
 
-template <class Den, class T, class Gen>
+template <class Den, class T, class Exec, class Gen>
 void check_denoiser_setup(const char* where, const Den& den, const Gen& gen,
                           bool scores_ok = false) {
   static_assert(std::is_same<typename Den::value_type, T>::value,
                 "sampler: the denoiser's value_type must equal the generator's value_type");
-  if (denoiser_output_v<Den> != DenoiserOutput::logits && !scores_ok)
+  static_check_model_space<Den, Exec>();
+  if (model_output_v<Den> != ModelOutput::logits && !scores_ok)
     throw_invalid(where, "denoiser output", "log_scores",
                   "this sampler needs clean-token logits (log-score heads: Euler and analytic "
                   "tau-leaping only)");
-  check_denoiser_classes(where, den.num_classes(), gen.num_regular(), gen.num_states(),
-                         denoiser_output_v<Den>);
+  check_model_classes(where, den.num_classes(), gen.num_regular(), gen.num_states(),
+                      model_output_v<Den>);
 }
 
 }  // namespace smp
@@ -178,12 +232,11 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
                     const SamplerOptions& opt, std::int64_t B, std::int64_t L, std::vector<int>& x,
                     const Conditioning* cond = nullptr, Callback&& callback = Callback{}) {
   using T = typename Gen::value_type;
-  static_assert(Exec::host_memory, "sample(): the executor must run on host memory");
   const char* where = "discdiff::sample";
   detail::smp::check_common(where, opt, B, L);
   const bool md4 = opt.kind == SamplerKind::md4_ancestral || opt.kind == SamplerKind::md4_cached;
-  constexpr bool scores = denoiser_output_v<Den> == DenoiserOutput::log_scores;
-  detail::smp::check_denoiser_setup<Den, T>(where, den, gen, !md4);
+  constexpr bool scores = model_output_v<Den> == ModelOutput::log_scores;
+  detail::smp::check_denoiser_setup<Den, T, Exec>(where, den, gen, !md4);
   const int N = gen.num_regular();
   if (cond != nullptr) detail::check_conditioning(where, *cond, B, L, N);
   if (md4 && !detail::smp::is_absorbing<Gen>::value)
@@ -194,11 +247,11 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
     throw_invalid(where, "t_S", grid.back(),
                   "the final denoising step of tau-leaping needs sbar(t_S) > 0 (use GridKind::sedd)");
 
-  detail::smp::GridRun<Exec, Den, T> run(exec, den, B, L, N, cond, x, where);
+  detail::smp::GridRun<Exec, Den, T> run(exec, den, B, L, N, cond, where);
   run.prior(gen, opt.seed);
   const bool truncate = opt.top_p < 1.0 || (opt.top_k > 0 && opt.top_k < N);
-  std::vector<T> scratch;
-  const bool cache_ok = opt.kind == SamplerKind::md4_cached && !denoiser_time_conditioned(den);
+  Buffer<T, typename Exec::memory_space> scratch;
+  const bool cache_ok = opt.kind == SamplerKind::md4_cached && !model_time_conditioned(den);
   bool changed = true;
 
   for (int k = 0; k < opt.steps; ++k) {
@@ -211,7 +264,7 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
       const double oma_t = static_cast<double>(sched.one_minus_alpha(T(t)));
       const double oma_s = static_cast<double>(sched.one_minus_alpha(T(s)));
       const double p_unmask = (oma_t - oma_s) / oma_t;
-      exec.for_each(B * L, Md4AncestralKernel<T>{x.data(), run.logits.data(), run.K, N, p_unmask,
+      exec.for_each(B * L, Md4AncestralKernel<T>{run.x.data(), run.logits.data(), run.K, N, p_unmask,
                                                  opt.top_p, opt.top_k,
                                                  truncate ? scratch.data() : nullptr,
                                                  run.next.data(), opt.seed, stream});
@@ -227,19 +280,19 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
       }
       if constexpr (scores) {
         exec.for_each(B * L, TauLeapingScoreKernel<Gen, T>{
-                                 gen, x.data(), run.logits.data(), run.K, st,
+                                 gen, run.x.data(), run.logits.data(), run.K, st,
                                  TauScoreFactors::from(gen, st.delta), false, false,
                                  run.next.data(), opt.seed, stream});
       } else {
-        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, x.data(), run.logits.data(), run.K, st,
+        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits.data(), run.K, st,
                                                       false, false, run.next.data(), opt.seed,
                                                       stream});
       }
     }
-    if (cache_ok) changed = run.next != x;
+    if (cache_ok) changed = run.next_differs();
     run.finish_step();
     ++run.stats.steps;
-    callback(StepInfo{k, t, s, x.data(), B, L, run.stats.nfe});
+    callback(StepInfo{k, t, s, run.x.data(), B, L, run.stats.nfe});
   }
 
   if (opt.final_step != FinalStep::none) {
@@ -247,13 +300,12 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
     const std::uint32_t stream = static_cast<std::uint32_t>(opt.steps) + 1u;
     const double sbar_f = static_cast<double>(sched.sigma_bar(T(tf)));
     const bool argmax = opt.final_step == FinalStep::argmax;
-    bool any_mask = false;
-    for (int v : x) any_mask = any_mask || v == N;
+    const bool any_mask = run.any_equal(N);
     if (md4) {
       if (any_mask) {
         if (!(cache_ok && !changed)) run.call(tf, sbar_f, true);
         if (truncate && scratch.empty()) scratch.resize(run.logits.size());
-        exec.for_each(B * L, Md4FinalKernel<T>{x.data(), run.logits.data(), run.K, N, argmax,
+        exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits.data(), run.K, N, argmax,
                                                opt.top_p, opt.top_k,
                                                truncate ? scratch.data() : nullptr,
                                                run.next.data(), opt.seed, stream});
@@ -267,18 +319,19 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
       st.delta = sbar_f;
       if constexpr (scores) {
         exec.for_each(B * L, TauLeapingScoreKernel<Gen, T>{
-                                 gen, x.data(), run.logits.data(), run.K, st,
+                                 gen, run.x.data(), run.logits.data(), run.K, st,
                                  TauScoreFactors::from(gen, st.delta), true, argmax,
                                  run.next.data(), opt.seed, stream});
       } else {
-        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, x.data(), run.logits.data(), run.K, st,
+        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits.data(), run.K, st,
                                                       true, argmax, run.next.data(), opt.seed,
                                                       stream});
       }
       run.finish_step();
     }
-    callback(StepInfo{opt.steps, tf, tf, x.data(), B, L, run.stats.nfe});
+    callback(StepInfo{opt.steps, tf, tf, run.x.data(), B, L, run.stats.nfe});
   }
+  run.copy_out(x);
   return run.stats;
 }
 
@@ -291,10 +344,9 @@ SamplerStats sample_genmd4(const Exec& exec, const StateDependentMaskingGenerato
                            const SamplerOptions& opt, std::int64_t B, std::int64_t L,
                            std::vector<int>& x, const Conditioning* cond = nullptr,
                            Callback&& callback = Callback{}) {
-  static_assert(Exec::host_memory, "sample_genmd4(): the executor must run on host memory");
   const char* where = "discdiff::sample_genmd4";
   detail::smp::check_common(where, opt, B, L);
-  detail::smp::check_denoiser_setup<Den, T>(where, den, gen);
+  detail::smp::check_denoiser_setup<Den, T, Exec>(where, den, gen);
   const int N = gen.num_regular();
   if (sched.num_regular() != N) {
     const std::string why = "must equal the generator's N = " + std::to_string(N);
@@ -304,9 +356,10 @@ SamplerStats sample_genmd4(const Exec& exec, const StateDependentMaskingGenerato
   const std::vector<double> grid = time_grid(opt.grid, opt.steps, opt.eps);
   const PerTokenPolynomialView<T> view = sched.view();
 
-  detail::smp::GridRun<Exec, Den, T> run(exec, den, B, L, N, cond, x, where);
+  detail::smp::GridRun<Exec, Den, T> run(exec, den, B, L, N, cond, where);
   run.prior(gen, opt.seed);
   std::vector<double> a(static_cast<std::size_t>(N)), c(static_cast<std::size_t>(N));
+  Buffer<double, typename Exec::memory_space> ab(a.size()), cb(c.size());
   for (int k = 0; k < opt.steps; ++k) {
     const double t = grid[static_cast<std::size_t>(k)], s = grid[static_cast<std::size_t>(k) + 1];
     const std::uint32_t stream = static_cast<std::uint32_t>(k) + 1u;
@@ -317,29 +370,31 @@ SamplerStats sample_genmd4(const Exec& exec, const StateDependentMaskingGenerato
       a[static_cast<std::size_t>(v)] = (oma_t - oma_s) / oma_t;
       c[static_cast<std::size_t>(v)] = oma_s / oma_t;
     }
-    exec.for_each(B * L, GenMd4Kernel<T>{x.data(), run.logits.data(), run.K, N, a.data(), c.data(),
+    copy_from_host(ab, a.data(), a.size());
+    copy_from_host(cb, c.data(), c.size());
+    exec.for_each(B * L, GenMd4Kernel<T>{run.x.data(), run.logits.data(), run.K, N, ab.data(), cb.data(),
                                          run.next.data(), opt.seed, stream});
     run.finish_step();
     ++run.stats.steps;
-    callback(StepInfo{k, t, s, x.data(), B, L, run.stats.nfe});
+    callback(StepInfo{k, t, s, run.x.data(), B, L, run.stats.nfe});
   }
   if (opt.final_step != FinalStep::none) {
-    bool any_mask = false;
-    for (int v : x) any_mask = any_mask || v == N;
+    const bool any_mask = run.any_equal(N);
     if (any_mask) {
       const double tf = grid.back();
       run.call(tf, 0.0, false);
       const bool truncate = opt.top_p < 1.0 || (opt.top_k > 0 && opt.top_k < N);
-      std::vector<T> scratch(truncate ? run.logits.size() : 0);
-      exec.for_each(B * L, Md4FinalKernel<T>{x.data(), run.logits.data(), run.K, N,
+      Buffer<T, typename Exec::memory_space> scratch(truncate ? run.logits.size() : 0);
+      exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits.data(), run.K, N,
                                              opt.final_step == FinalStep::argmax, opt.top_p,
                                              opt.top_k, truncate ? scratch.data() : nullptr,
                                              run.next.data(), opt.seed,
                                              static_cast<std::uint32_t>(opt.steps) + 1u});
       run.finish_step();
     }
-    callback(StepInfo{opt.steps, grid.back(), grid.back(), x.data(), B, L, run.stats.nfe});
+    callback(StepInfo{opt.steps, grid.back(), grid.back(), run.x.data(), B, L, run.stats.nfe});
   }
+  run.copy_out(x);
   return run.stats;
 }
 

@@ -21,6 +21,8 @@
 // advanced together: every round queries the denoiser once on the rows still running (compacted
 // into one batch). Row b's event e draws from CounterRng(seed, 2 e, b) (proposal) and
 // CounterRng(seed, 2 e + 1, b) (acceptance), so the result is the same on every executor.
+// Backends: any executor; every buffer the kernels touch lives in its memory space, and per round
+// only the B `done` flags come to the host (to compact the active rows) and the row list goes out.
 #pragma once
 
 #include <cmath>
@@ -32,6 +34,8 @@
 #include "../core/error.hpp"
 #include "../core/numerics.hpp"
 #include "../core/random.hpp"
+#include "../exec/algorithm.hpp"
+#include "../exec/memory.hpp"
 #include "conditioning.hpp"
 #include "denoiser.hpp"
 #include "driver.hpp"
@@ -259,6 +263,29 @@ struct UniformizationAcceptKernel {
   }
 };
 
+/// Gathers the active rows of a uniformization round: xs[j] = x[rows[j]], tv[j] = cand_t[rows[j]],
+/// sv[j] = cand[rows[j]] (index = j L + l).
+template <class T>
+struct GatherRowsKernel {
+  const int* rows;
+  const int* x;
+  const double* cand_t;
+  const double* cand;
+  int* xs;
+  T* tv;
+  T* sv;
+  std::int64_t L;
+
+  DD_HD void operator()(std::int64_t i) const {
+    const std::int64_t j = i / L, l = i % L, b = rows[j];
+    xs[i] = x[b * L + l];
+    if (l == 0) {
+      tv[j] = static_cast<T>(cand_t[b]);
+      sv[j] = static_cast<T>(cand[b]);
+    }
+  }
+};
+
 }  // namespace smp
 }  // namespace detail
 
@@ -273,7 +300,7 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
                                           std::int64_t B, std::int64_t L, std::vector<int>& x,
                                           const Conditioning* cond = nullptr) {
   using T = typename Gen::value_type;
-  static_assert(Exec::host_memory, "sample_uniformization(): the executor must run on host memory");
+  using Space = typename Exec::memory_space;
   const char* where = "discdiff::sample_uniformization";
   if (B < 1) throw_invalid(where, "B", B, "must be >= 1");
   if (L < 1) throw_invalid(where, "L", L, "must be >= 1");
@@ -281,10 +308,9 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
     throw_invalid(where, "t_min", opt.t_min, "must lie in (0, t_max)");
   if (!(opt.t_max <= 1)) throw_invalid(where, "t_max", opt.t_max, "must be <= 1");
   if (opt.intervals < 1) throw_invalid(where, "intervals", opt.intervals, "must be >= 1");
-  detail::smp::check_denoiser_setup<Den, T>(where, den, gen);
+  detail::smp::check_denoiser_setup<Den, T, Exec>(where, den, gen);
   const int N = gen.num_regular();
   if (cond != nullptr) detail::check_conditioning(where, *cond, B, L, N);
-  const unsigned char* fixed = (cond != nullptr && !cond->empty()) ? cond->fixed.data() : nullptr;
   const int K = den.num_classes();
   const int M = opt.intervals;
 
@@ -306,27 +332,49 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
   for (int k = 0; k < M; ++k)
     lam[static_cast<std::size_t>(k)] = uniformization_rate_bound(gen, edges[static_cast<std::size_t>(k)]);
 
-  x.resize(static_cast<std::size_t>(B * L));
-  exec.for_each(B * L, PriorKernel<Gen>{gen, fixed, fixed ? cond->values.data() : nullptr,
-                                        x.data(), opt.seed, 0xffffffffu});
+  // Everything the kernels touch lives in the executor's memory; per round only the `done` flags
+  // come back to the host (to list the active rows) and the active row list goes out.
+  const detail::smp::ConditioningBuffers<Space> cb(cond);
+  const unsigned char* fixed = cb.fixed_ptr();
+  Buffer<double, Space> edges_d(edges.size()), tedges_d(tedges.size()), lam_d(lam.size());
+  copy_from_host(edges_d, edges.data(), edges.size());
+  copy_from_host(tedges_d, tedges.data(), tedges.size());
+  copy_from_host(lam_d, lam.data(), lam.size());
+  Buffer<int, Space> xd(static_cast<std::size_t>(B * L));
+  exec.for_each(B * L, PriorKernel<Gen>{gen, fixed, cb.values_ptr(), xd.data(), opt.seed,
+                                        0xffffffffu});
   std::vector<int> nfree(static_cast<std::size_t>(B), static_cast<int>(L));
-  if (fixed != nullptr)
+  if (cond != nullptr && !cond->empty())
     for (std::int64_t q = 0; q < B * L; ++q)
-      if (fixed[q]) --nfree[static_cast<std::size_t>(q / L)];
-  std::vector<double> uc(static_cast<std::size_t>(B), u_max), cand(static_cast<std::size_t>(B), 0),
-      cand_t(static_cast<std::size_t>(B), 0);
-  std::vector<int> k(static_cast<std::size_t>(B), M - 1), rows;
-  std::vector<unsigned char> done(static_cast<std::size_t>(B), 0);
-  std::vector<std::uint32_t> ev(static_cast<std::size_t>(B), 0);
-  std::vector<std::int64_t> viol(static_cast<std::size_t>(B), 0), jumps(static_cast<std::size_t>(B), 0);
-  std::vector<int> xs;
-  std::vector<T> logits, tv, sv;
+      if (cond->fixed[static_cast<std::size_t>(q)]) --nfree[static_cast<std::size_t>(q / L)];
+  const std::size_t Bs = static_cast<std::size_t>(B);
+  Buffer<int, Space> nfree_d(Bs), k_d(Bs), rows_d(Bs);
+  copy_from_host(nfree_d, nfree.data(), Bs);
+  Buffer<double, Space> uc(Bs), cand(Bs), cand_t(Bs);
+  fill_n(exec, uc.data(), B, u_max);
+  fill_n(exec, cand.data(), B, 0.0);
+  fill_n(exec, cand_t.data(), B, 0.0);
+  fill_n(exec, k_d.data(), B, M - 1);
+  Buffer<unsigned char, Space> done_d(Bs);
+  fill_n(exec, done_d.data(), B, static_cast<unsigned char>(0));
+  Buffer<std::uint32_t, Space> ev(Bs);
+  fill_n(exec, ev.data(), B, std::uint32_t(0));
+  Buffer<std::int64_t, Space> viol(Bs), jumps(Bs);
+  fill_n(exec, viol.data(), B, std::int64_t(0));
+  fill_n(exec, jumps.data(), B, std::int64_t(0));
+  std::vector<unsigned char> done(Bs);
+  std::vector<int> rows;
+  Buffer<int, Space> xs(static_cast<std::size_t>(B * L));
+  Buffer<T, Space> logits(static_cast<std::size_t>(B * L * K)), tv(Bs), sv(Bs);
+  Buffer<unsigned char, Space> status(static_cast<std::size_t>(B * L));
   UniformizationStats stats;
 
   while (true) {
     exec.for_each(B, detail::smp::UniformizationProposeKernel<Sched>{
-                         sched, edges.data(), tedges.data(), lam.data(), nfree.data(), uc.data(),
-                         k.data(), done.data(), ev.data(), cand.data(), cand_t.data(), opt.seed});
+                         sched, edges_d.data(), tedges_d.data(), lam_d.data(), nfree_d.data(),
+                         uc.data(), k_d.data(), done_d.data(), ev.data(), cand.data(),
+                         cand_t.data(), opt.seed});
+    copy_n(HostSpace{}, done.data(), Space{}, done_d.data(), Bs);
     rows.clear();
     for (std::int64_t b = 0; b < B; ++b)
       if (!done[static_cast<std::size_t>(b)]) rows.push_back(static_cast<int>(b));
@@ -335,29 +383,26 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
       throw std::runtime_error("discdiff::sample_uniformization: max_rounds = " +
                                std::to_string(opt.max_rounds) + " exceeded");
     const std::int64_t A = static_cast<std::int64_t>(rows.size());
-    xs.resize(static_cast<std::size_t>(A * L));
-    tv.resize(static_cast<std::size_t>(A));
-    sv.resize(static_cast<std::size_t>(A));
-    for (std::int64_t j = 0; j < A; ++j) {
-      const std::int64_t b = rows[static_cast<std::size_t>(j)];
-      for (std::int64_t l = 0; l < L; ++l)
-        xs[static_cast<std::size_t>(j * L + l)] = x[static_cast<std::size_t>(b * L + l)];
-      tv[static_cast<std::size_t>(j)] = static_cast<T>(cand_t[static_cast<std::size_t>(b)]);
-      sv[static_cast<std::size_t>(j)] = static_cast<T>(cand[static_cast<std::size_t>(b)]);
-    }
-    den(DenoiserInput<T>{xs.data(), A, L, tv.data(), sv.data()}, logits);
-    check_denoiser_output(where, logits, A, L, K, N, denoiser_output_v<Den>);
+    copy_n(Space{}, rows_d.data(), HostSpace{}, rows.data(), rows.size());
+    exec.for_each(A * L, detail::smp::GatherRowsKernel<T>{rows_d.data(), xd.data(), cand_t.data(),
+                                                          cand.data(), xs.data(), tv.data(),
+                                                          sv.data(), L});
+    den(ModelQuery<T>{xs.data(), A, L, tv.data(), sv.data()}, logits.data());
+    check_model_output(exec, where, logits.data(), A, L, K, N, model_output_v<Den>, status.data());
     ++stats.rounds;
     stats.proposals += A;
     exec.for_each(A, detail::smp::UniformizationAcceptKernel<Gen, T>{
-                         gen, rows.data(), logits.data(), K, L, lam.data(), nfree.data(),
-                         fixed, x.data(), uc.data(), k.data(), ev.data(), cand.data(), viol.data(),
-                         jumps.data(), opt.seed});
+                         gen, rows_d.data(), logits.data(), K, L, lam_d.data(), nfree_d.data(),
+                         fixed, xd.data(), uc.data(), k_d.data(), ev.data(), cand.data(),
+                         viol.data(), jumps.data(), opt.seed});
   }
+  const std::vector<std::int64_t> vh = to_host_vector(viol), jh = to_host_vector(jumps);
   for (std::int64_t b = 0; b < B; ++b) {
-    stats.violations += viol[static_cast<std::size_t>(b)];
-    stats.jumps += jumps[static_cast<std::size_t>(b)];
+    stats.violations += vh[static_cast<std::size_t>(b)];
+    stats.jumps += jh[static_cast<std::size_t>(b)];
   }
+  x.resize(static_cast<std::size_t>(B * L));
+  copy_n(HostSpace{}, x.data(), Space{}, xd.data(), x.size());
   return stats;
 }
 
