@@ -77,10 +77,11 @@ inline void save_checkpoint(const std::string& path, const RunConfig& cfg,
   w.set_metadata("param_count", std::to_string(s.net->num_params()));
   for (const auto& kv : extra_meta) w.set_metadata(kv.first, kv.second);
   const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
-  w.add<float>("params", {P}, s.net->params().data());
-  w.add<float>("adam.m", {P}, s.opt->first_moment().data());
-  w.add<float>("adam.v", {P}, s.opt->second_moment().data());
-  if (s.ema) w.add<float>("ema", {P}, s.ema->shadow().data());
+  // The network's tensors live in the backend's memory: explicit copies to the host.
+  w.add<float>("params", {P}, s.net->params_host().data());
+  w.add<float>("adam.m", {P}, to_host_vector(s.opt->first_moment()).data());
+  w.add<float>("adam.v", {P}, to_host_vector(s.opt->second_moment()).data());
+  if (s.ema) w.add<float>("ema", {P}, to_host_vector(s.ema->shadow()).data());
   if (!s.w_raw.empty()) {
     const std::int64_t n = static_cast<std::int64_t>(s.w_raw.size());
     w.add<float>("w_raw", {n}, s.w_raw.data());
@@ -189,7 +190,7 @@ inline Checkpoint load_checkpoint(const std::string& path) {
     s.ema->restore(read_finite(f, path, "ema", P), long(s.step));
     expected.push_back("ema");
   }
-  if (p.is_genmd4()) {
+  if (p.per_token_noise()) {
     const std::int64_t n = p.num_regular();
     s.w_raw = read_finite(f, path, "w_raw", n);
     const std::int64_t wsteps = ck.cfg.w_lr > 0 ? s.step : 0;

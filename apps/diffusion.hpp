@@ -9,6 +9,11 @@
 //    objective, the bound and the sampler adapter);
 //  * time conditioning: the total noise sbar(t) of the schedule (SEDD/MDLM convention), or
 //    1000 t for genmd4 (MD4's convention; its noise is per token); the AR model has none.
+// Backend: everything runs on AppBackend (apps/backend.hpp) with its data in AppSpace; a step's
+// only host round trips are the clean batch going in, the per-row times and weights going in,
+// and the per-row losses (and GenMD4's N schedule gradients) coming back. The objectives are the
+// registry entries of apps/objective.hpp; batch_loss() is the one noise draw -> loss kernel path
+// of training and of the GenMD4 / AR bounds.
 // Randomness: every draw is CounterRng(seed, stream, index) with the step number in the index or
 // the stream (streams below), so a step's batch, times, noise and dropout are pure functions of
 // (seed, step): a resumed run repeats the uninterrupted one bit for bit.
@@ -24,27 +29,25 @@
 #include <variant>
 #include <vector>
 
-#include <xtensor/xtensor.hpp>
-
 #include <discdiff/bound/monte_carlo.hpp>
 #include <discdiff/bound/time_sampling.hpp>
 #include <discdiff/data/data.hpp>
 #include <discdiff/exec/sequential.hpp>
 #include <discdiff/generator/generators.hpp>
 #include <discdiff/nn/nn.hpp>
-#include <discdiff/objective/checked_xt.hpp>
 #include <discdiff/objective/objectives.hpp>
 #include <discdiff/ops/forward_corrupt.hpp>
 #include <discdiff/sampler/sampler.hpp>
 #include <discdiff/schedule/schedules.hpp>
 
+#include "backend.hpp"
 #include "dyn_schedule.hpp"
+#include "objective.hpp"
 #include "run_config.hpp"
 
 namespace discdiff {
 namespace app {
 
-using Real = float;
 using GenVariant =
     std::variant<AbsorbingGenerator<Real>, UniformGenerator<Real>, RouletteGenerator<Real>>;
 
@@ -62,10 +65,9 @@ inline TimeSampling parse_time_sampling(const std::string& s) {
 /// Objective, generator, schedule and network shape of a run with N regular tokens.
 class Problem {
  public:
-  Problem(const RunConfig& cfg, int N) : cfg_(cfg), N_(N) {
+  Problem(const RunConfig& cfg, int N) : cfg_(cfg), N_(N), obj_(&objective_info(cfg.objective)) {
     if (N < 2) throw std::invalid_argument("the vocabulary needs at least 2 regular tokens");
-    const auto& o = cfg.objective;
-    if (o != "ar" && o != "genmd4") {
+    if (!obj_->causal && !obj_->per_token_noise) {
       if (cfg.generator == "absorbing") gen_ = AbsorbingGenerator<Real>(N);
       else if (cfg.generator == "uniform") gen_ = UniformGenerator<Real>(N);
       else gen_ = RouletteGenerator<Real>(N, Real(cfg.p_m));
@@ -75,13 +77,13 @@ class Problem {
   }
 
   const RunConfig& config() const { return cfg_; }
+  const ObjectiveInfo& objective() const { return *obj_; }
   int num_regular() const { return N_; }
   int mask_id() const { return N_; }
-  bool is_ar() const { return cfg_.objective == "ar"; }
-  bool is_genmd4() const { return cfg_.objective == "genmd4"; }
-  bool is_sedd() const { return cfg_.objective == "sedd"; }
-  bool is_cedd() const { return cfg_.objective == "cedd" || cfg_.objective == "cedd-star"; }
-  bool is_md4() const { return cfg_.objective == "md4"; }
+  bool causal() const { return obj_->causal; }
+  bool per_token_noise() const { return obj_->per_token_noise; }
+  bool score_head() const { return obj_->score_head; }
+  LossKind loss_kind() const { return obj_->loss; }
   bool has_generator() const { return gen_.has_value(); }
   const GenVariant& generator() const { return *gen_; }
   const DynSchedule<Real>& schedule() const { return sched_; }
@@ -89,7 +91,7 @@ class Problem {
     return gen_ ? std::visit([](const auto& g) { return g.num_states(); }, *gen_) : N_ + 1;
   }
   /// Lower end of the training and bound time range.
-  double t_min() const { return is_sedd() || is_cedd() ? cfg_.t_eps : is_genmd4() ? 1e-3 : 0.0; }
+  double t_min() const { return obj_->t_eps_cutoff ? cfg_.t_eps : obj_->t_min_fixed; }
 
   nn::ModelConfig model_config() const {
     nn::ModelConfig m;
@@ -97,13 +99,13 @@ class Problem {
     m.n_head = cfg_.n_head;
     m.d_model = cfg_.d_model;
     m.d_ff = cfg_.d_ff > 0 ? cfg_.d_ff : 4 * cfg_.d_model;
-    m.seq_len = is_ar() ? cfg_.seq_len + 1 : cfg_.seq_len;
+    m.seq_len = causal() ? cfg_.seq_len + 1 : cfg_.seq_len;
     m.vocab_in = N_ + 1;
-    m.vocab_out = is_sedd() ? num_states() : N_;
+    m.vocab_out = score_head() ? num_states() : N_;
     m.cond_dim = cfg_.cond_dim;
     m.temb_dim = 2 * cfg_.cond_dim;
-    m.time_cond = !is_ar() && cfg_.time_cond != 0;
-    m.causal = is_ar();
+    m.time_cond = obj_->time_input != TimeInput::none && cfg_.time_cond != 0;
+    m.causal = causal();
     m.norm = cfg_.norm == "rmsnorm" ? nn::NormType::rms_norm : nn::NormType::layer_norm;
     m.mlp = cfg_.mlp == "swiglu" ? nn::MlpType::swiglu
             : cfg_.mlp == "geglu" ? nn::MlpType::geglu
@@ -113,49 +115,49 @@ class Problem {
     return m;
   }
 
-  /// The network's time input for time t and total noise u.
-  Real time_input(Real t, Real u) const { return is_genmd4() ? Real(1000) * t : u; }
-
   /// Human-readable one-line description.
   std::string describe() const {
     std::string s = "objective " + cfg_.objective;
     if (gen_) s += ", generator " + cfg_.generator, s += ", schedule " + sched_.label();
     if (cfg_.generator == "roulette") s += " (p_m " + std::to_string(cfg_.p_m) + ")";
-    if (is_genmd4()) s += ", state-dependent masking, S-GEN-POLY (learned w)";
+    if (per_token_noise()) s += ", state-dependent masking, S-GEN-POLY (learned w)";
     return s;
   }
 
  private:
   RunConfig cfg_;
   int N_;
+  const ObjectiveInfo* obj_;
   std::optional<GenVariant> gen_;
   DynSchedule<Real> sched_;
 };
 
-/// Everything that changes during training (and is stored in a checkpoint).
+/// Everything that changes during training (and is stored in a checkpoint). The network, its
+/// AdamW moments and the EMA live in the backend's memory; GenMD4's N schedule parameters and
+/// their optimiser stay on the host.
 struct TrainState {
-  std::unique_ptr<nn::Transformer<Real>> net;
-  std::unique_ptr<nn::AdamW<Real>> opt;
-  std::unique_ptr<nn::Ema<Real>> ema;      ///< null when --ema 0
-  std::vector<Real> w_raw;                 ///< genmd4: raw masking-schedule parameters (N)
-  std::unique_ptr<nn::AdamW<Real>> w_opt;  ///< genmd4: their optimiser
-  std::int64_t step = 0;                   ///< optimiser steps done
-  std::int64_t tokens = 0;                 ///< training tokens seen
-  double elapsed_s = 0;                    ///< training wall time so far (all sessions)
+  std::unique_ptr<Net> net;
+  std::unique_ptr<nn::AdamW<Real, AppSpace>> opt;
+  std::unique_ptr<nn::Ema<Real, AppSpace>> ema;  ///< null when --ema 0
+  std::vector<Real> w_raw;                       ///< genmd4: raw masking-schedule parameters (N)
+  std::unique_ptr<nn::AdamW<Real>> w_opt;        ///< genmd4: their optimiser (host)
+  std::int64_t step = 0;                         ///< optimiser steps done
+  std::int64_t tokens = 0;                       ///< training tokens seen
+  double elapsed_s = 0;                          ///< training wall time so far (all sessions)
 
   static TrainState fresh(const Problem& p) {
     const RunConfig& c = p.config();
     TrainState s;
-    s.net = std::make_unique<nn::Transformer<Real>>(p.model_config());
+    s.net = std::make_unique<Net>(p.model_config());
     s.net->init(c.seed);
     nn::AdamWConfig ac;
     ac.beta1 = c.beta1;
     ac.beta2 = c.beta2;
     ac.weight_decay = c.weight_decay;
-    s.opt = std::make_unique<nn::AdamW<Real>>(s.net->num_params(), ac);
+    s.opt = std::make_unique<nn::AdamW<Real, AppSpace>>(s.net->num_params(), ac);
     if (c.ema > 0)
-      s.ema = std::make_unique<nn::Ema<Real>>(s.net->params().data(), s.net->num_params(), c.ema);
-    if (p.is_genmd4()) {
+      s.ema = std::make_unique<nn::Ema<Real, AppSpace>>(s.net->params().data(), s.net->num_params(), c.ema);
+    if (p.per_token_noise()) {
       s.w_raw = PerTokenPolynomialSchedule<Real>(p.num_regular(), Real(c.eta)).w_raw();
       nn::AdamWConfig wc;
       wc.beta1 = c.beta1;
@@ -185,25 +187,7 @@ inline nn::LrSchedule lr_schedule(const RunConfig& c) {
 
 namespace detail_app {
 
-inline xt::xtensor<int, 2> as_tokens(const int* p, std::int64_t B, std::int64_t L) {
-  auto x = xt::xtensor<int, 2>::from_shape({std::size_t(B), std::size_t(L)});
-  std::copy(p, p + B * L, x.data());
-  return x;
-}
-template <class T>
-xt::xtensor<T, 3> as_outputs(const T* p, std::int64_t B, std::int64_t L, int V) {
-  auto x = xt::xtensor<T, 3>::from_shape({std::size_t(B), std::size_t(L), std::size_t(V)});
-  std::copy(p, p + B * L * V, x.data());
-  return x;
-}
-template <class T>
-xt::xtensor<T, 1> as_vector(const std::vector<T>& v) {
-  auto x = xt::xtensor<T, 1>::from_shape({v.size()});
-  std::copy(v.begin(), v.end(), x.data());
-  return x;
-}
-
-/// Per-row times t = t0 + (1 - t0) tau for step `index` of stream `stream`.
+/// Per-row times t = max(t0, t0 + (1 - t0) tau) for draw `index` of stream `stream`.
 inline std::vector<Real> draw_times(const Problem& p, std::uint64_t seed, std::uint32_t stream,
                                     std::uint64_t index, std::int64_t B) {
   std::vector<Real> tau(static_cast<std::size_t>(B)), t(tau.size());
@@ -222,132 +206,17 @@ inline std::uint32_t noise_stream(std::int64_t step, int k) {
                                                         0x0FFFFFFFu);
 }
 
-}  // namespace detail_app
-
-/// One optimiser step on the clean batch x0 (B x L): forward noise, network forward, objective,
-/// backward, clipping, AdamW, EMA. `step` is the 1-based number of this step.
-inline StepResult train_step(const Problem& p, TrainState& s, const std::vector<int>& x0,
-                             std::int64_t B, std::int64_t L, std::int64_t step) {
-  using namespace detail_app;
-  const RunConfig& c = p.config();
-  nn::Transformer<Real>& net = *s.net;
-  const nn::DropoutKey dk{c.seed, static_cast<std::uint64_t>(step)};
-  const int N = p.num_regular();
-  const Real gs = Real(1.0 / double(B * L));
-  double loss_tok = 0;
-  std::vector<Real> grad_w;
-  if (p.is_ar()) {
-    const std::int64_t L1 = L + 1;
-    std::vector<int> tok(static_cast<std::size_t>(B * L1));
-    for (std::int64_t b = 0; b < B; ++b) {
-      tok[b * L1] = N;
-      std::copy(x0.begin() + b * L, x0.begin() + (b + 1) * L, tok.begin() + b * L1 + 1);
-    }
-    const Real* logits = net.forward(tok.data(), nullptr, int(B), int(L1), &dk);
-    loss_tok = nn::causal_cross_entropy(net.backend(), logits, tok.data(), int(B), int(L1), N, net.dlogits());
-  } else if (p.is_genmd4()) {
-    PerTokenPolynomialSchedule<Real> sched(s.w_raw, Real(c.eta));
-    StateDependentMaskingGenerator<Real> gen(N);
-    const auto t = draw_times(p, c.seed, kTrainTimeStream, std::uint64_t(step), B);
-    std::vector<Real> ubar(static_cast<std::size_t>(B * N));
-    for (std::int64_t b = 0; b < B; ++b) sched.total_noise(t[b], ubar.data() + b * N);
-    // Both masked draws in one forward pass of 2B sequences (rows 0..B-1: z1, B..2B-1: z2).
-    std::vector<int> z(static_cast<std::size_t>(2 * B * L));
-    for (int k = 0; k < 2; ++k)
-      forward_corrupt_raw(SequentialExecutor{}, gen, x0.data(), B, L, ubar.data(), N,
-                          z.data() + k * B * L, c.seed, noise_stream(step, k));
-    std::vector<Real> cond(static_cast<std::size_t>(2 * B));
-    for (std::int64_t b = 0; b < B; ++b) cond[b] = cond[B + b] = p.time_input(t[b], 0);
-    const Real* logits = net.forward(z.data(), cond.data(), int(2 * B), int(L), &dk);
-    const std::int64_t half = B * L * N;
-    GenMd4Options<Real> go;
-    go.t1 = Real(p.t_min());
-    go.grad_scale = gs;
-    auto r = genmd4_loss(sched, as_tokens(x0.data(), B, L), as_tokens(z.data(), B, L),
-                         as_tokens(z.data() + B * L, B, L), as_outputs(logits, B, L, N),
-                         as_outputs(logits + half, B, L, N), as_vector(t), go);
-    Real* dl = net.dlogits();
-    std::copy(r.grad_logits1.data(), r.grad_logits1.data() + half, dl);
-    std::copy(r.grad_logits2.data(), r.grad_logits2.data() + half, dl + half);
-    double sum = 0;
-    for (std::int64_t b = 0; b < B; ++b) sum += double(r.nelbo(b));
-    loss_tok = sum / double(B * L);
-    grad_w.assign(r.grad_w_raw.data(), r.grad_w_raw.data() + N);
-  } else {
-    const auto t = draw_times(p, c.seed, kTrainTimeStream, std::uint64_t(step), B);
-    std::vector<Real> u(t.size()), cond(t.size());
-    for (std::size_t b = 0; b < t.size(); ++b) {
-      u[b] = p.schedule().sigma_bar(t[b]);
-      cond[b] = p.time_input(t[b], u[b]);
-    }
-    std::vector<int> xt(x0.size());
-    std::visit(
-        [&](const auto& g) {
-          forward_corrupt_raw(SequentialExecutor{}, g, x0.data(), B, L, u.data(), xt.data(), c.seed,
-                              noise_stream(step, 0));
-        },
-        p.generator());
-    const Real* out = net.forward(xt.data(), cond.data(), int(B), int(L), &dk);
-    const int V = net.config().vocab_out;
-    const auto x0x = as_tokens(x0.data(), B, L), xtx = as_tokens(xt.data(), B, L);
-    const auto tx = as_vector(t);
-    const auto outx = as_outputs(out, B, L, V);
-    LossResult<Real> r = std::visit(
-        [&](const auto& g) -> LossResult<Real> {
-          using G = std::decay_t<decltype(g)>;
-          if (p.is_sedd()) {
-            SeddOptions so;
-            so.include_k = true;
-            so.log_score_head = true;
-            return sedd_loss(g, p.schedule(), x0x, xtx, tx, outx, so, gs);
-          }
-          if (p.is_cedd())
-            return cedd_loss(g, p.schedule(), x0x, xtx, tx, outx,
-                             c.objective == "cedd" ? CeddVariant::cedd : CeddVariant::cedd_star, gs);
-          if constexpr (std::is_same<G, AbsorbingGenerator<Real>>::value)
-            return md4_loss(g, p.schedule(), x0x, xtx, tx, outx, Md4Options{}, gs);
-          throw std::invalid_argument("md4 needs the absorbing generator");
-        },
-        p.generator());
-    std::copy(r.grad.data(), r.grad.data() + B * L * V, net.dlogits());
-    double sum = 0;
-    for (std::int64_t b = 0; b < B; ++b) sum += double(r.loss(b));
-    loss_tok = sum / double(B * L);
-  }
-  if (!std::isfinite(loss_tok))
-    throw std::runtime_error("the training loss is not finite at step " + std::to_string(step) +
-                             " (lower --lr, or raise --clip)");
-  net.zero_grad();
-  net.backward();
-  StepResult res;
-  res.loss_per_token = loss_tok;
-  res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), c.clip)
-                             : nn::global_norm(net.backend(), net.grads().data(), net.num_params());
-  if (!std::isfinite(res.grad_norm))
-    throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(step));
-  res.lr = lr_schedule(c).at(long(step));
-  s.opt->step(net.backend(), net.params().data(), net.grads().data(), res.lr);
-  if (s.ema) s.ema->update(net.backend(), net.params().data());
-  if (p.is_genmd4() && s.w_opt && c.w_lr > 0) {
-    const double wlr = c.w_lr * res.lr / c.lr;  // same warm-up and decay as the network
-    s.w_opt->step(net.backend(), s.w_raw.data(), grad_w.data(), wlr);
-  }
-  s.step = step;
-  s.tokens += B * L;
-  return res;
-}
-
-namespace detail_app {
-
-/// The network's time input per row: 1000 t (genmd4) or the total noise sbar(t).
+/// The network's time input per row (TimeInput of the objective): sbar(t) or 1000 t.
 template <class T>
 struct TimeInputKernel {
   const T* t;
   const T* sbar;  ///< may be null (per-token schedules): 0 is used
   T* cond;
+  std::int64_t rows;  ///< the input repeats every `rows` rows (GenMD4's two draws share t)
   bool thousand_t;
-  DD_HD void operator()(std::int64_t b) const {
-    cond[b] = thousand_t ? T(1000) * t[b] : (sbar != nullptr ? sbar[b] : T(0));
+  DD_HD void operator()(std::int64_t i) const {
+    const std::int64_t b = i % rows;
+    cond[i] = thousand_t ? T(1000) * t[b] : (sbar != nullptr ? sbar[b] : T(0));
   }
 };
 
@@ -371,24 +240,256 @@ struct SeddOffsetKernel {
 
 }  // namespace detail_app
 
+/// The one AR prefix: B rows of [BOS = N, x0 row] (B x (L + 1) tokens), for training, the NLL
+/// and sampling.
+inline std::vector<int> with_bos(const int* x0, std::int64_t B, std::int64_t L, int N) {
+  const std::int64_t L1 = L + 1;
+  std::vector<int> tok(static_cast<std::size_t>(B * L1));
+  for (std::int64_t b = 0; b < B; ++b) {
+    tok[static_cast<std::size_t>(b * L1)] = N;
+    std::copy(x0 + b * L, x0 + (b + 1) * L, tok.begin() + b * L1 + 1);
+  }
+  return tok;
+}
+
+/// The counters of one batch's draws: the row times from (seed, time_stream, time_index), the
+/// forward noise of draw k from (seed, noise[k], b L + l).
+struct DrawKeys {
+  std::uint64_t seed = 0;
+  std::uint32_t time_stream = 0;
+  std::uint64_t time_index = 0;
+  std::uint32_t noise[2] = {0, 0};
+};
+
+/// Per-batch buffers in the backend's memory, grown on demand (not part of the run's state).
+struct StepScratch {
+  AppBuffer<int> x0, xt;                            // B L clean; up to 2 B (L + 1) noisy / input
+  AppBuffer<Real> rows;                             // per-row values: t, u, weight, cond (2B)
+  AppBuffer<Real> pos, row_loss, ubar, wsched, gw;  // per position / row / GenMD4
+  AppBuffer<Real> work;                             // GenMD4 workspace
+  template <class U>
+  static U* need(AppBuffer<U>& b, std::size_t n) {
+    if (b.size() < n) b.resize(n);
+    return b.data();
+  }
+};
+
+/// One noise draw -> network forward -> loss kernel of the objective on the B x L clean batch
+/// x0 (host): returns the sum over rows of the per-sequence loss (nats; GenMD4: the NELBO, AR:
+/// the NLL). With grad_scale != 0 the network's dlogits() receive grad_scale * d loss / d logits
+/// (the gradient of the batch mean for grad_scale = 1/(B L)), ready for net.backward(), and
+/// GenMD4 writes grad_scale * d S / d w_raw to grad_w_raw. dropout: the training key, or null.
+inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_raw,
+                         const int* x0, std::int64_t B, std::int64_t L, const DrawKeys& keys,
+                         const nn::DropoutKey* dropout, Real grad_scale, StepScratch& sc,
+                         std::vector<Real>* grad_w_raw = nullptr) {
+  using namespace detail_app;
+  const auto& ex = net.backend().exec;
+  const int N = p.num_regular();
+  const std::size_t BL = static_cast<std::size_t>(B * L);
+  // The network's dlogits buffer is (re)sized by forward(): read it after each forward only.
+  const bool want_grad = grad_scale != Real(0);
+  std::vector<Real> row_host(static_cast<std::size_t>(B));
+  auto sum_rows = [&](const Real* rows_dev, std::int64_t n) {
+    copy_n(HostSpace{}, row_host.data(), AppSpace{}, rows_dev, static_cast<std::size_t>(n));
+    double s = 0;
+    for (std::int64_t b = 0; b < n; ++b) s += double(row_host[static_cast<std::size_t>(b)]);
+    return s;
+  };
+
+  if (p.causal()) {
+    const std::vector<int> tok = with_bos(x0, B, L, N);
+    int* td = StepScratch::need(sc.xt, tok.size());
+    copy_n(AppSpace{}, td, HostSpace{}, tok.data(), tok.size());
+    const Real* lg = net.forward(td, nullptr, int(B), int(L + 1), dropout);
+    Real* dl = want_grad ? net.dlogits() : nullptr;
+    const double mean = nn::causal_cross_entropy(net.backend(), lg, td, int(B), int(L + 1), N, dl);
+    return mean * double(B * L);
+  }
+
+  int* x0d = StepScratch::need(sc.x0, BL);
+  copy_n(AppSpace{}, x0d, HostSpace{}, x0, BL);
+  const std::vector<Real> t = draw_times(p, keys.seed, keys.time_stream, keys.time_index, B);
+  Real* rows = StepScratch::need(sc.rows, static_cast<std::size_t>(5 * B));
+  Real *td = rows, *ud = rows + B, *wd = rows + 2 * B, *cond = rows + 3 * B;  // cond: 2B
+  copy_n(AppSpace{}, td, HostSpace{}, t.data(), t.size());
+  const bool thousand_t = p.objective().time_input == TimeInput::thousand_t;
+
+  if (p.per_token_noise()) {
+    // GenMD4 (spec 5.4): two masked draws at the same t in one forward pass of 2B sequences
+    // (rows 0..B-1: z1, B..2B-1: z2); the schedule's gradient comes back to the host.
+    PerTokenPolynomialSchedule<Real> sched(w_raw, Real(p.config().eta));
+    StateDependentMaskingGenerator<Real> gen(N);
+    std::vector<Real> ubar(static_cast<std::size_t>(B * N));
+    for (std::int64_t b = 0; b < B; ++b) sched.total_noise(t[static_cast<std::size_t>(b)], ubar.data() + b * N);
+    Real* ubd = StepScratch::need(sc.ubar, ubar.size());
+    copy_n(AppSpace{}, ubd, HostSpace{}, ubar.data(), ubar.size());
+    Real* wsd = StepScratch::need(sc.wsched, static_cast<std::size_t>(N));
+    copy_n(AppSpace{}, wsd, HostSpace{}, sched.w().data(), static_cast<std::size_t>(N));
+    int* z = StepScratch::need(sc.xt, 2 * BL);
+    for (int k = 0; k < 2; ++k)
+      forward_corrupt_raw(ex, gen, x0d, B, L, ubd, N, z + k * BL, keys.seed, keys.noise[k]);
+    ex.for_each(2 * B, TimeInputKernel<Real>{td, nullptr, cond, B, true});
+    const Real* lg = net.forward(z, cond, int(2 * B), int(L), dropout);
+    Real* dl = want_grad ? net.dlogits() : nullptr;
+    const std::size_t half = BL * static_cast<std::size_t>(N);
+    const std::size_t sB = static_cast<std::size_t>(B);
+    Real* work = StepScratch::need(sc.work, 6 * BL + 8 * sB + 1 + 2 * half * (dl ? 0 : 1));
+    Real* gw = StepScratch::need(sc.gw, static_cast<std::size_t>(N));
+    GenMd4Batch<Real> bt;
+    bt.B = B;
+    bt.L = L;
+    bt.V = N;
+    bt.x0 = x0d;
+    bt.t = td;
+    Real* wp = work;
+    for (int k = 0; k < 2; ++k) {
+      bt.z[k] = z + k * BL;
+      bt.logits[k] = lg + k * half;
+      bt.lse[k] = wp;
+      bt.pos_loss[k] = wp + BL;
+      bt.pos_log_q[k] = wp + 2 * BL;
+      wp += 3 * BL;
+      bt.loss[k] = wp;
+      bt.log_q[k] = wp + sB;
+      wp += 2 * sB;
+    }
+    bt.recon = wp;
+    bt.surrogate = wp + sB;
+    bt.nelbo = wp + 2 * sB;
+    bt.rho_sum = wp + 3 * sB;
+    bt.lse_w = wp + 4 * sB;
+    wp += 4 * sB + 1;
+    bt.grad[0] = dl ? dl : wp;  // without a gradient the kernel writes into scratch
+    bt.grad[1] = dl ? dl + half : wp + half;
+    bt.grad_w = gw;
+    GenMd4Options<Real> go;
+    go.t1 = Real(p.t_min());
+    go.grad_scale = grad_scale;
+    genmd4_loss_raw(ex, PerTokenPolynomialView<Real>{wsd, N, sched.eta()}, bt, go);
+    if (grad_w_raw != nullptr) {
+      std::vector<Real> g(static_cast<std::size_t>(N));
+      copy_n(HostSpace{}, g.data(), AppSpace{}, gw, g.size());
+      grad_w_raw->resize(g.size());
+      for (int v = 0; v < N; ++v) (*grad_w_raw)[static_cast<std::size_t>(v)] = g[static_cast<std::size_t>(v)] * sched.dw_dwraw(v);
+    }
+    return sum_rows(bt.nelbo, B);
+  }
+
+  // Scalar-noise objectives: forward noise at u = sbar(t), the loss kernel of the entry.
+  const DynSchedule<Real>& sched = p.schedule();
+  const LossKind kind = p.loss_kind();
+  std::vector<Real> u(t.size()), w(t.size());
+  for (std::size_t b = 0; b < t.size(); ++b) {
+    u[b] = sched.sigma_bar(t[b]);
+    w[b] = kind == LossKind::sedd ? sched.sigma(t[b])
+           : kind == LossKind::md4 ? md4_weight(sched, t[b])
+                                   : cedd_weight(kind == LossKind::cedd ? CeddVariant::cedd
+                                                                        : CeddVariant::cedd_star,
+                                                 t[b]);
+  }
+  copy_n(AppSpace{}, ud, HostSpace{}, u.data(), u.size());
+  copy_n(AppSpace{}, wd, HostSpace{}, w.data(), w.size());
+  int* xtd = StepScratch::need(sc.xt, BL);
+  ex.for_each(B, TimeInputKernel<Real>{td, ud, cond, B, thousand_t});
+  std::visit([&](const auto& g) { forward_corrupt_raw(ex, g, x0d, B, L, ud, xtd, keys.seed, keys.noise[0]); },
+             p.generator());
+  const Real* out = net.forward(xtd, cond, int(B), int(L), dropout);
+  Real* dl = want_grad ? net.dlogits() : nullptr;
+  const int V = net.config().vocab_out;
+  LossBatch<Real> lb;
+  lb.B = B;
+  lb.L = L;
+  lb.V = V;
+  lb.x0 = x0d;
+  lb.xt = xtd;
+  lb.logits = out;
+  lb.grad = dl ? dl : StepScratch::need(sc.work, BL * static_cast<std::size_t>(V));
+  lb.pos_loss = StepScratch::need(sc.pos, BL);
+  lb.row_loss = StepScratch::need(sc.row_loss, static_cast<std::size_t>(B));
+  lb.grad_scale = grad_scale;
+  std::visit(
+      [&](const auto& g) {
+        using G = std::decay_t<decltype(g)>;
+        if (kind == LossKind::sedd) {
+          SeddOptions so;
+          so.include_k = true;
+          so.log_score_head = true;
+          sedd_loss_raw(ex, g, lb, ud, wd, so);
+        } else if (kind == LossKind::md4) {
+          md4_loss_raw(ex, lb, wd, N, md4_constant_terms(sched, L, N, Md4Options{}));
+        } else {
+          const bool has_mask = g.num_states() > g.num_regular();
+          cedd_loss_raw(ex, lb, wd, has_mask ? g.mask() : -1, default_loss_positions<G>::value);
+        }
+      },
+      p.generator());
+  return sum_rows(lb.row_loss, B);
+}
+
+/// One optimiser step on the clean batch x0 (B x L, host): batch_loss (forward noise, network
+/// forward, the objective's loss kernel), backward, clipping, AdamW, EMA. `step` is the 1-based
+/// number of this step.
+inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
+                             const std::vector<int>& x0, std::int64_t B, std::int64_t L,
+                             std::int64_t step) {
+  using namespace detail_app;
+  const RunConfig& c = p.config();
+  Net& net = *s.net;
+  const nn::DropoutKey dk{c.seed, static_cast<std::uint64_t>(step)};
+  DrawKeys keys;
+  keys.seed = c.seed;
+  keys.time_stream = kTrainTimeStream;
+  keys.time_index = std::uint64_t(step);
+  keys.noise[0] = noise_stream(step, 0);
+  keys.noise[1] = noise_stream(step, 1);
+  std::vector<Real> grad_w;
+  const double loss_tok = batch_loss(p, net, s.w_raw, x0.data(), B, L, keys, &dk,
+                                     Real(1.0 / double(B * L)), sc, &grad_w) /
+                          double(B * L);
+  if (!std::isfinite(loss_tok))
+    throw std::runtime_error("the training loss is not finite at step " + std::to_string(step) +
+                             " (lower --lr, or raise --clip)");
+  net.zero_grad();
+  net.backward();
+  StepResult res;
+  res.loss_per_token = loss_tok;
+  res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), c.clip)
+                             : nn::global_norm(net.backend(), net.grads().data(), net.num_params());
+  if (!std::isfinite(res.grad_norm))
+    throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(step));
+  res.lr = lr_schedule(c).at(long(step));
+  s.opt->step(net.backend(), net.params().data(), net.grads().data(), res.lr);
+  if (s.ema) s.ema->update(net.backend(), net.params().data());
+  if (p.per_token_noise() && s.w_opt && c.w_lr > 0) {
+    const double wlr = c.w_lr * res.lr / c.lr;  // same warm-up and decay as the network
+    s.w_opt->step(nn::ReferenceBackend{}, s.w_raw.data(), grad_w.data(), wlr);
+  }
+  s.step = step;
+  s.tokens += B * L;
+  return res;
+}
+
 /// The network as a Model (model/model.hpp), the one adapter of the samplers and the bounds:
 /// logits (K = N) or, for SEDD, log concrete scores (K = D: the head's raw outputs plus the
 /// offsets c(u, x) of spec 4.4). Everything stays in the network backend's memory.
 template <ModelOutput Out = ModelOutput::logits>
 struct NetModel {
   using value_type = Real;
-  using memory_space = nn::Transformer<Real>::memory_space;
+  using memory_space = AppSpace;
   static constexpr ModelOutput output = Out;
   const Problem* p;
-  nn::Transformer<Real>* net;
+  Net* net;
 
   int num_classes() const { return net->config().vocab_out; }
   bool time_conditioned() const { return net->config().time_cond; }
   void operator()(const ModelQuery<Real>& q, Real* out) const {
     const auto& ex = net->backend().exec;
-    Buffer<Real, memory_space> cond(static_cast<std::size_t>(q.B));
-    ex.for_each(q.B, detail_app::TimeInputKernel<Real>{q.t, q.sigma_bar, cond.data(), p->is_genmd4()});
-    const Real* o = net->forward(q.xt, p->is_ar() ? nullptr : cond.data(), int(q.B), int(q.L));
+    AppBuffer<Real> cond(static_cast<std::size_t>(q.B));
+    ex.for_each(q.B, detail_app::TimeInputKernel<Real>{
+                         q.t, q.sigma_bar, cond.data(), q.B,
+                         p->objective().time_input == TimeInput::thousand_t});
+    const Real* o = net->forward(q.xt, p->causal() ? nullptr : cond.data(), int(q.B), int(q.L));
     const int K = num_classes();
     copy_kernel_n(ex, out, o, q.B * q.L * K);
     if constexpr (Out == ModelOutput::log_scores) {
@@ -402,18 +503,20 @@ struct NetModel {
   }
 };
 
-/// J1 and J2 of the network (estimate_score_bounds through the adapter matching its head).
-inline ScoreBoundEstimate estimate_net_score_bounds(const Problem& p, nn::Transformer<Real>& net,
+/// J1 and J2 of the network (estimate_score_bounds through the adapter matching its head), on
+/// the network's executor.
+inline ScoreBoundEstimate estimate_net_score_bounds(const Problem& p, Net& net,
                                                     const std::vector<int>& x0, std::int64_t num,
                                                     std::int64_t L, const ScoreBoundOptions& so) {
+  const auto& ex = net.backend().exec;
   return std::visit(
       [&](const auto& g) {
-        return p.is_sedd() ? estimate_score_bounds(g, p.schedule(),
-                                                   NetModel<ModelOutput::log_scores>{&p, &net},
-                                                   x0.data(), num, L, so)
-                           : estimate_score_bounds(g, p.schedule(),
-                                                   NetModel<ModelOutput::logits>{&p, &net},
-                                                   x0.data(), num, L, so);
+        return p.score_head() ? estimate_score_bounds(g, p.schedule(),
+                                                      NetModel<ModelOutput::log_scores>{&p, &net},
+                                                      x0.data(), num, L, so, ex)
+                              : estimate_score_bounds(g, p.schedule(),
+                                                      NetModel<ModelOutput::logits>{&p, &net},
+                                                      x0.data(), num, L, so, ex);
       },
       p.generator());
 }
@@ -442,8 +545,8 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
   so.passes = eo.passes;
   so.seed = eo.seed;
   so.time_sampling = parse_time_sampling(p.config().time_sampling);
-  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
-  so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
+  so.eps = p.loss_kind() == LossKind::md4 ? 1e-4 : p.config().t_eps;
+  so.output = p.score_head() ? ModelOutput::log_scores : ModelOutput::logits;
   so.output_size = V;
   so.log_score_head = false;  // NetModel<log_scores> adds the head's offsets itself
   return so;
@@ -451,67 +554,37 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
 
 /// Bounds of the negative log-likelihood of the num x L clean sequences x0 under the network
 /// (whose parameters must already be the ones to evaluate, e.g. the EMA). The first report is
-/// the run's headline bound: ELBO (md4), J1 (sedd), J2 (cedd, cedd-star), NELBO (genmd4), exact
-/// NLL (ar).
-inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transformer<Real>& net,
+/// the run's headline bound (the objective entry's `headline`): ELBO (md4), J1 (sedd), J2 (cedd,
+/// cedd-star), NELBO (genmd4), exact NLL (ar).
+inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
                                                 const std::vector<Real>& w_raw,
                                                 const std::vector<int>& x0, std::int64_t num,
                                                 std::int64_t L, const EvalOptions& eo) {
-  using namespace detail_app;
   std::vector<BoundReport> out;
-  const int N = p.num_regular();
-  if (p.is_ar()) {
-    BatchMeanAccumulator acc;
-    const std::int64_t L1 = L + 1;
-    for (std::int64_t b0 = 0; b0 < num; b0 += eo.batch) {
-      const std::int64_t B = std::min<std::int64_t>(eo.batch, num - b0);
-      std::vector<int> tok(static_cast<std::size_t>(B * L1));
-      for (std::int64_t b = 0; b < B; ++b) {
-        tok[b * L1] = N;
-        std::copy(x0.begin() + (b0 + b) * L, x0.begin() + (b0 + b + 1) * L, tok.begin() + b * L1 + 1);
-      }
-      const Real* lg = net.forward(tok.data(), nullptr, int(B), int(L1));
-      const double mean_tok = nn::causal_cross_entropy(net.backend(), lg, tok.data(), int(B), int(L1), N, (Real*)nullptr);
-      acc.add_batch(mean_tok * double(B * L), B);
-    }
-    out.push_back({"nll", acc.estimate(L)});
-    return out;
-  }
-  if (p.is_genmd4()) {
-    PerTokenPolynomialSchedule<Real> sched(w_raw, Real(p.config().eta));
-    StateDependentMaskingGenerator<Real> gen(N);
+  const std::string& headline = p.objective().headline;
+  if (p.causal() || p.per_token_noise()) {
+    // The exact NLL (ar) and the GenMD4 NELBO: the training loss path, without gradients.
+    StepScratch sc;
     BatchMeanAccumulator acc;
     std::uint64_t k = 0;
-    for (int pass = 0; pass < eo.passes; ++pass)
+    const int passes = p.causal() ? 1 : eo.passes;
+    for (int pass = 0; pass < passes; ++pass)
       for (std::int64_t b0 = 0; b0 < num; b0 += eo.batch, ++k) {
         const std::int64_t B = std::min<std::int64_t>(eo.batch, num - b0);
-        std::vector<int> xb(x0.begin() + b0 * L, x0.begin() + (b0 + B) * L);
-        const auto t = draw_times(p, eo.seed, kMcTimeStream, k, B);
-        std::vector<Real> ubar(static_cast<std::size_t>(B * N));
-        for (std::int64_t b = 0; b < B; ++b) sched.total_noise(t[b], ubar.data() + b * N);
-        std::vector<int> z(static_cast<std::size_t>(2 * B * L));
-        for (int j = 0; j < 2; ++j)
-          forward_corrupt_raw(SequentialExecutor{}, gen, xb.data(), B, L, ubar.data(), N,
-                              z.data() + j * B * L, eo.seed, kMcForwardStream + std::uint32_t(2 * k + j));
-        std::vector<Real> cond(static_cast<std::size_t>(2 * B));
-        for (std::int64_t b = 0; b < B; ++b) cond[b] = cond[B + b] = p.time_input(t[b], 0);
-        const Real* lg = net.forward(z.data(), cond.data(), int(2 * B), int(L));
-        GenMd4Options<Real> go;
-        go.t1 = Real(p.t_min());
-        const std::int64_t half = B * L * N;
-        auto r = genmd4_loss(sched, as_tokens(xb.data(), B, L), as_tokens(z.data(), B, L),
-                             as_tokens(z.data() + B * L, B, L), as_outputs(lg, B, L, N),
-                             as_outputs(lg + half, B, L, N), as_vector(t), go);
-        double s = 0;
-        for (std::int64_t b = 0; b < B; ++b) s += double(r.nelbo(b));
-        acc.add_batch(s, B);
+        DrawKeys keys;
+        keys.seed = eo.seed;
+        keys.time_stream = kMcTimeStream;
+        keys.time_index = k;
+        keys.noise[0] = kMcForwardStream + std::uint32_t(2 * k);
+        keys.noise[1] = kMcForwardStream + std::uint32_t(2 * k + 1);
+        acc.add_batch(batch_loss(p, net, w_raw, x0.data() + b0 * L, B, L, keys, nullptr, Real(0), sc), B);
       }
-    out.push_back({"nelbo", acc.estimate(L)});
+    out.push_back({headline, acc.estimate(L)});
     return out;
   }
   const NetModel<ModelOutput::logits> model{&p, &net};
   const int V = net.config().vocab_out;
-  if (p.is_md4()) {
+  if (p.loss_kind() == LossKind::md4) {
     const auto& g = std::get<AbsorbingGenerator<Real>>(p.generator());
     Md4ElboOptions mo;
     mo.batch_size = eo.batch;
@@ -519,17 +592,18 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
     mo.seed = eo.seed;
     mo.time_sampling = parse_time_sampling(p.config().time_sampling);
     mo.output_size = V;
-    out.push_back({"elbo", estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo).elbo});
+    const auto& ex = net.backend().exec;
+    out.push_back({headline, estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo, ex).elbo});
     if (eo.md4_steps > 0) {
       mo.steps = eo.md4_steps;
       out.push_back({"elbo-T" + std::to_string(eo.md4_steps),
-                     estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo).elbo});
+                     estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo, ex).elbo});
     }
     if (!eo.md4_j_bounds) return out;
   }
   const ScoreBoundOptions so = score_bound_options(p, eo, V);
   const ScoreBoundEstimate e = estimate_net_score_bounds(p, net, x0, num, L, so);
-  if (p.is_cedd()) {
+  if (headline == "j2") {
     out.push_back({"j2", e.j2});
     out.push_back({"j1", e.j1});
   } else {

@@ -40,21 +40,23 @@ struct EvalArgs {
   std::string ar;
   std::string json;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 /// Generative perplexity: exp of the mean NLL per token of the samples under the AR model
 /// (every sample scored as [BOS, tokens], in windows of the AR model's length).
 nlohmann::json generative_perplexity(const EvalArgs& a) {
   Checkpoint ck = load_checkpoint(a.ar);
-  if (ck.cfg.objective != "ar")
+  const Problem p(ck.cfg, ck.tokenizer.num_regular());
+  if (!p.causal())
     throw std::invalid_argument("--ar " + a.ar + " was trained with --objective " + ck.cfg.objective +
                                 "; generative perplexity needs an autoregressive checkpoint");
-  const Problem p(ck.cfg, ck.tokenizer.num_regular());
-  nn::Transformer<Real>& net = *ck.state.net;
+  StepScratch sc;
+  Net& net = *ck.state.net;
   if (!a.raw && ck.state.ema) net.set_params(ck.state.ema->shadow());
   std::ifstream in(a.samples);
   if (!in) throw std::runtime_error("cannot open the samples file '" + a.samples + "'");
-  const int N = p.num_regular(), Lmax = ck.cfg.seq_len;
+  const int Lmax = ck.cfg.seq_len;
   BatchMeanAccumulator acc;
   std::string line;
   std::int64_t lineno = 0, count = 0, tokens = 0;
@@ -80,11 +82,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
     double nll = 0;
     for (std::size_t s0 = 0; s0 < ids.size(); s0 += std::size_t(Lmax)) {
       const int L = int(std::min<std::size_t>(std::size_t(Lmax), ids.size() - s0));
-      std::vector<int> tok(std::size_t(L) + 1);
-      tok[0] = N;
-      std::copy(ids.begin() + s0, ids.begin() + s0 + L, tok.begin() + 1);
-      const Real* lg = net.forward(tok.data(), nullptr, 1, L + 1);
-      nll += double(nn::causal_cross_entropy(net.backend(), lg, tok.data(), 1, L + 1, N, (Real*)nullptr)) * L;
+      nll += batch_loss(p, net, {}, ids.data() + s0, 1, L, DrawKeys{}, nullptr, Real(0), sc);
     }
     acc.add_batch(nll, std::int64_t(ids.size()));
     total += nll;
@@ -111,7 +109,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
 /// --verbose: the J1/J2 estimators in detail (bound/monte_carlo.hpp), recomputed with the options
 /// of evaluate_bounds (same seed, so the same draws): the reported J2 = J1hat + E H(p_{eps|0}),
 /// the direct estimate J2hat, their paired difference against its exact expectation.
-void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vector<int>& x0,
+void print_j_detail(const Problem& p, Net& net, const std::vector<int>& x0,
                     std::int64_t num, std::int64_t L, const EvalOptions& eo, nlohmann::json& results,
                     const EvalArgs& a) {
   const ScoreBoundOptions so = score_bound_options(p, eo, net.config().vocab_out);
@@ -149,6 +147,7 @@ void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vec
 }
 
 int run_eval(const EvalArgs& a) {
+  require_device(a.device);
   set_threads(a.threads);
   nlohmann::json results = nlohmann::json::array();
   if (!a.samples.empty() || !a.ar.empty()) {
@@ -160,7 +159,7 @@ int run_eval(const EvalArgs& a) {
     Checkpoint ck = load_checkpoint(a.checkpoint);
     const RunConfig& cfg = ck.cfg;
     const Problem p(cfg, ck.tokenizer.num_regular());
-    nn::Transformer<Real>& net = *ck.state.net;
+    Net& net = *ck.state.net;
     const bool ema = !a.raw && ck.state.ema;
     if (ema) net.set_params(ck.state.ema->shadow());
     const Corpus corpus = load_corpus(cfg, &ck.tokenizer, a.data);
@@ -273,6 +272,10 @@ const RegisterCommand reg{
        sub.add_option("--ar", a->ar, "autoregressive checkpoint that scores --samples")
            ->check(CLI::ExistingFile);
        sub.add_option("--json", a->json, "also write the results as JSONL to this file");
+       sub.add_option("--device", a->device,
+                      "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
+                          std::string(kBackendName))
+           ->capture_default_str();
        sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
        return [a] { return run_eval(*a); };
      }}};

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "objective.hpp"
+
 #include <CLI/CLI.hpp>
 
 namespace discdiff {
@@ -47,6 +49,12 @@ inline std::string join(const std::vector<std::string>& v, const char* sep = ", 
   std::string s;
   for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
   return s;
+}
+
+/// The help line of --objective (every registered objective).
+inline const char* objective_help() {
+  static const std::string h = "training objective: " + objective_names();
+  return h.c_str();
 }
 
 struct RunConfig {
@@ -108,7 +116,7 @@ struct RunConfig {
   /// Calls f(name, member, description) for every field, in a fixed order.
   template <class F>
   void visit(F&& f) {
-    f("objective", objective, "training objective: sedd, cedd, cedd-star, md4, genmd4, ar");
+    f("objective", objective, objective_help());
     f("generator", generator, "forward process: absorbing, uniform, roulette (auto: absorbing; genmd4: "
                               "state-dependent masking)");
     f("p_m", p_m, "roulette: probability of the mask branch, in (0, 1)");
@@ -267,11 +275,13 @@ struct RunConfig {
 
   /// Resolves "auto" choices (generator, schedule) for the objective.
   void resolve_auto() {
-    if (generator == "auto") generator = objective == "genmd4" ? "state-dependent" : "absorbing";
-    if (objective == "ar") generator = "none", schedule = "none";
-    if (objective == "genmd4") schedule = "genpoly";
+    const ObjectiveInfo* o = find_objective(objective);
+    if (o == nullptr) return;  // validate() names the bad objective
+    if (generator == "auto") generator = o->generators.front();
+    if (o->causal) generator = "none", schedule = "none";
+    if (o->per_token_noise) schedule = "genpoly";
     if (schedule == "auto") {
-      if (objective == "md4") schedule = "linear";
+      if (o->loss == LossKind::md4) schedule = "linear";
       else if (generator == "absorbing") schedule = "loglinear";
       else if (generator == "roulette") schedule = "roulette-loglinear";
       else schedule = "geometric";
@@ -282,20 +292,18 @@ struct RunConfig {
 
   /// Throws std::invalid_argument naming the first bad option (after resolve_auto()).
   void validate() const {
-    const std::vector<std::string> objectives = {"sedd", "cedd", "cedd-star", "md4", "genmd4", "ar"};
-    if (!one_of(objective, objectives)) bad_option("objective", objective, "must be one of " + join(objectives));
-    if (objective == "md4" && generator != "absorbing")
-      bad_option("generator", generator, "md4 needs the absorbing generator");
-    if (objective == "genmd4" && generator != "state-dependent")
-      bad_option("generator", generator, "genmd4 uses state-dependent masking (leave --generator auto)");
-    if (one_of(objective, {"sedd", "cedd", "cedd-star"}) &&
-        !one_of(generator, {"absorbing", "uniform", "roulette"}))
-      bad_option("generator", generator, "must be absorbing, uniform or roulette");
+    const ObjectiveInfo* o = find_objective(objective);
+    if (o == nullptr) bad_option("objective", objective, "must be one of " + objective_names());
+    if (!one_of(generator, o->generators))
+      bad_option("generator", generator,
+                 o->generators.size() == 1
+                     ? objective + " needs the " + o->generators.front() + " generator (leave --generator auto)"
+                     : "must be one of " + join(o->generators) + " for " + objective);
     if (generator == "roulette" && !(p_m > 0 && p_m < 1)) bad_option("p-m", p_m, "must lie in (0, 1)");
     const std::vector<std::string> scheds = {"linear", "cosine", "poly", "geometric", "loglinear",
                                              "roulette-loglinear", "mdlm-cosine", "mdlm-cosine2",
                                              "mdlm-linear"};
-    if (objective != "ar" && objective != "genmd4" && !one_of(schedule, scheds))
+    if (!o->causal && !o->per_token_noise && !one_of(schedule, scheds))
       bad_option("schedule", schedule, "must be auto or one of " + join(scheds));
     if (schedule == "roulette-loglinear" && generator != "roulette")
       bad_option("schedule", schedule, "is the schedule of the roulette generator");

@@ -44,81 +44,88 @@ struct SampleArgs {
   bool raw = false;
   bool quiet = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 inline constexpr std::uint32_t kArSampleStream = 0x41520001u;
 
+/// Row b's input at AR step j: its BOS and the j tokens so far (tok is B x (L + 1)).
+struct ArPrefixKernel {
+  const int* tok;
+  int* in;
+  std::int64_t L1, j1;  // row stride of tok, prefix length j + 1
+  DD_HD void operator()(std::int64_t i) const {
+    const std::int64_t b = i / j1, l = i % j1;
+    in[i] = tok[b * L1 + l];
+  }
+};
+
+/// AR step j of row b: the fixed token, or a draw from the last position's logits truncated by
+/// top-p / top-k (the samplers' one truncation, sampler/kernels.hpp draw_truncated) with the
+/// uniform of CounterRng(seed, kArSampleStream, (row0 + b) L + j).
+struct ArNextTokenKernel {
+  const Real* logits;  ///< B x (j + 1) x N
+  const unsigned char* fixed;
+  const int* values;  ///< B x L, or null
+  int* tok;           ///< B x (L + 1)
+  Real* scratch;      ///< B x N (top-p / top-k only)
+  std::int64_t j, L;
+  int N;
+  double top_p;
+  int top_k;
+  std::uint64_t seed, row0;
+  DD_HD void operator()(std::int64_t b) const {
+    const std::int64_t i = b * L + j;
+    int v;
+    if (fixed != nullptr && fixed[i]) {
+      v = values[i];
+    } else {
+      CounterRng rng(seed, kArSampleStream, (row0 + std::uint64_t(b)) * std::uint64_t(L) + std::uint64_t(j));
+      const double u = rng.template uniform<double>();
+      v = discdiff::detail::smp::draw_truncated(logits + (b * (j + 1) + j) * N, N, top_p, top_k,
+                                                scratch != nullptr ? scratch + b * N : nullptr, u);
+    }
+    tok[b * (L + 1) + j + 1] = v;
+  }
+};
+
 /// Ancestral next-token sampling from a causal network (BOS = N), with top-p / top-k and
-/// conditioning by fixed positions. Every draw uses CounterRng(seed, kArSampleStream, b L + j).
-std::vector<int> sample_ar(const Problem& p, nn::Transformer<Real>& net, std::int64_t B,
-                           std::int64_t L, const SampleArgs& a, const Conditioning* cond,
-                           std::uint64_t row0, int& nfe) {
+/// conditioning by fixed positions, on the network's backend.
+std::vector<int> sample_ar(const Problem& p, Net& net, std::int64_t B, std::int64_t L,
+                           const SampleArgs& a, const Conditioning* cond, std::uint64_t row0,
+                           int& nfe) {
   const int N = p.num_regular();
   const std::int64_t L1 = L + 1;
-  std::vector<int> tok(static_cast<std::size_t>(B * L1), 0), x(static_cast<std::size_t>(B * L));
-  for (std::int64_t b = 0; b < B; ++b) tok[b * L1] = N;
-  std::vector<double> pr(static_cast<std::size_t>(N));
-  std::vector<int> order(static_cast<std::size_t>(N));
+  const auto& ex = net.backend().exec;
+  const std::vector<int> start = with_bos(std::vector<int>(static_cast<std::size_t>(B * L), 0).data(), B, L, N);
+  AppBuffer<int> tok(start.size()), in(start.size());
+  copy_from_host(tok, start.data(), start.size());
+  const discdiff::detail::smp::ConditioningBuffers<AppSpace> cb(cond);
+  const bool truncate = a.top_p < 1.0 || (a.top_k > 0 && a.top_k < N);
+  AppBuffer<Real> scratch(truncate ? static_cast<std::size_t>(B * N) : 0);
   for (std::int64_t j = 0; j < L; ++j) {
-    // Positions 0..j of each row are its BOS and the j tokens so far.
-    std::vector<int> in(static_cast<std::size_t>(B * (j + 1)));
-    for (std::int64_t b = 0; b < B; ++b)
-      std::copy(tok.begin() + b * L1, tok.begin() + b * L1 + j + 1, in.begin() + b * (j + 1));
+    ex.for_each(B * (j + 1), ArPrefixKernel{tok.data(), in.data(), L1, j + 1});
     const Real* lg = net.forward(in.data(), nullptr, int(B), int(j + 1));
     ++nfe;
-    for (std::int64_t b = 0; b < B; ++b) {
-      const std::size_t i = std::size_t(b * L + j);
-      int v;
-      if (cond && cond->fixed[i]) {
-        v = cond->values[i];
-      } else {
-        const Real* z = lg + std::size_t(b * (j + 1) + j) * N;
-        double mx = z[0];
-        for (int k = 1; k < N; ++k) mx = std::max(mx, double(z[k]));
-        double s = 0;
-        for (int k = 0; k < N; ++k) s += (pr[k] = std::exp(double(z[k]) - mx));
-        for (int k = 0; k < N; ++k) pr[k] /= s;
-        for (int k = 0; k < N; ++k) order[k] = k;
-        std::stable_sort(order.begin(), order.end(), [&](int u, int w) { return pr[u] > pr[w]; });
-        // Keep the smallest prefix of the sorted classes whose mass reaches top_p (and <= top_k).
-        double kept = 0;
-        int nk = 0;
-        for (; nk < N; ++nk) {
-          if (a.top_k > 0 && nk >= a.top_k) break;
-          kept += pr[order[nk]];
-          if (kept >= a.top_p) {
-            ++nk;
-            break;
-          }
-        }
-        nk = std::max(1, std::min(nk, N));
-        CounterRng rng(a.seed, kArSampleStream, (row0 + std::uint64_t(b)) * std::uint64_t(L) + std::uint64_t(j));
-        double u = rng.uniform<double>() * kept;
-        if (kept <= 0) u = 0;
-        v = order[nk - 1];
-        double c = 0;
-        for (int k = 0; k < nk; ++k) {
-          c += pr[order[k]];
-          if (u < c) {
-            v = order[k];
-            break;
-          }
-        }
-      }
-      x[i] = v;
-      tok[b * L1 + j + 1] = v;
-    }
+    ex.for_each(B, ArNextTokenKernel{lg, cb.fixed_ptr(), cb.values_ptr(), tok.data(),
+                                     truncate ? scratch.data() : nullptr, j, L, N, a.top_p, a.top_k,
+                                     a.seed, row0});
   }
+  const std::vector<int> all = to_host_vector(tok);
+  std::vector<int> x(static_cast<std::size_t>(B * L));
+  for (std::int64_t b = 0; b < B; ++b)
+    std::copy(all.begin() + b * L1 + 1, all.begin() + (b + 1) * L1, x.begin() + b * L);
   return x;
 }
 
 int run_sample(const SampleArgs& a) {
+  require_device(a.device);
   set_threads(a.threads);
   Checkpoint ck = load_checkpoint(a.checkpoint);
   const RunConfig& cfg = ck.cfg;
   const data::Tokenizer& tok = ck.tokenizer;
   const Problem p(cfg, tok.num_regular());
-  nn::Transformer<Real>& net = *ck.state.net;
+  Net& net = *ck.state.net;
   if (!a.raw && ck.state.ema) net.set_params(ck.state.ema->shadow());
   const int N = p.num_regular();
 
@@ -146,24 +153,18 @@ int run_sample(const SampleArgs& a) {
                                   " tokens, more than the length " + std::to_string(L));
     for (std::size_t i = 0; i < ids.size(); ++i) fixed_pos.push_back(int(i)), fixed_val.push_back(ids[i]);
   }
-  const int Lmax = p.is_ar() ? net.config().seq_len - 1 : net.config().seq_len;
+  const int Lmax = p.causal() ? net.config().seq_len - 1 : net.config().seq_len;
   if (L > Lmax)
     throw std::invalid_argument("--length " + std::to_string(L) + " exceeds the network's sequence "
                                 "length " + std::to_string(Lmax));
 
-  std::string kind = a.sampler;
-  if (kind == "auto")
-    kind = p.is_ar() ? "ar" : p.is_genmd4() ? "genmd4" : p.is_md4() ? "md4" : "analytic";
-  if (p.is_ar() != (kind == "ar"))
+  // The objective's registry entry lists the samplers it supports (the first is "auto").
+  const ObjectiveInfo& obj = p.objective();
+  std::string kind = a.sampler == "auto" ? obj.samplers.front() : a.sampler;
+  if (!one_of(kind, obj.samplers))
     throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
-                                cfg.objective);
-  if (p.is_genmd4() != (kind == "genmd4"))
-    throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
-                                cfg.objective + " (genmd4 checkpoints use --sampler genmd4)");
+                                cfg.objective + " (it samples with " + join(obj.samplers) + ")");
   const bool md4_kind = kind == "md4" || kind == "md4-cached";
-  if (kind == "uniformization" && (p.is_sedd() || p.is_genmd4()))
-    throw std::invalid_argument("--sampler uniformization needs posterior logits over a scalar-noise "
-                                "generator (md4, cedd, cedd-star checkpoints)");
   if (a.windows > 1 && (kind == "ar" || kind == "genmd4" || kind == "uniformization" || !a.infill.empty()))
     throw std::invalid_argument("--windows > 1 (semi-autoregressive continuation) works with the grid "
                                 "samplers md4, md4-cached, euler and analytic, without --infill");
@@ -173,9 +174,6 @@ int run_sample(const SampleArgs& a) {
   if (md4_kind && cfg.generator != "absorbing")
     throw std::invalid_argument("--sampler " + kind + " needs the absorbing generator (this checkpoint: " +
                                 cfg.generator + ")");
-  if (md4_kind && p.is_sedd())
-    throw std::invalid_argument("--sampler " + kind + " needs posterior logits; a sedd checkpoint "
-                                "(log-scores) samples with euler or analytic");
 
   SamplerOptions so;
   so.steps = a.steps;
@@ -189,7 +187,7 @@ int run_sample(const SampleArgs& a) {
   std::string grid = a.grid;
   if (grid == "auto") grid = (md4_kind || kind == "genmd4") ? "uniform" : "sedd";
   so.grid = grid == "cosine" ? GridKind::cosine : grid == "uniform" ? GridKind::uniform : GridKind::sedd;
-  so.eps = p.is_md4() || p.is_genmd4() ? 1e-5 : cfg.t_eps;
+  so.eps = obj.t_eps_cutoff ? cfg.t_eps : 1e-5;
   std::string fin = a.final_step == "auto" ? "sample" : a.final_step;
   so.final_step = fin == "argmax" ? FinalStep::argmax : fin == "none" ? FinalStep::none : FinalStep::sample;
 
@@ -239,22 +237,21 @@ int run_sample(const SampleArgs& a) {
       bool masked = false;
       for (int v : x) masked = masked || v == N;
       if (masked && cfg.generator != "uniform") {
+        const std::size_t n = x.size(), K = std::size_t(den.num_classes());
         std::vector<Real> tv(static_cast<std::size_t>(B), Real(uo.t_min));
-        std::vector<Real> uv(static_cast<std::size_t>(B));
-        for (auto& u : uv) u = p.schedule().sigma_bar(Real(uo.t_min));
-        ModelQuery<Real> in;
-        in.xt = x.data();
-        in.B = B;
-        in.L = L;
-        in.t = tv.data();
-        in.sigma_bar = uv.data();
-        std::vector<Real> lg(static_cast<std::size_t>(B * L * den.num_classes()));
-        den(in, lg.data());
+        std::vector<Real> uv(static_cast<std::size_t>(B), p.schedule().sigma_bar(Real(uo.t_min)));
+        AppBuffer<int> xd(n);
+        AppBuffer<Real> td(tv.size()), ud(uv.size()), lgd(n * K);
+        copy_from_host(xd, x.data(), n);
+        copy_from_host(td, tv.data(), tv.size());
+        copy_from_host(ud, uv.data(), uv.size());
+        den(ModelQuery<Real>{xd.data(), B, L, td.data(), ud.data()}, lgd.data());
+        const std::vector<Real> lg = to_host_vector(lgd);
         ++nfe;
         for (std::int64_t i = 0; i < B * L; ++i)
           if (x[i] == N) {
             CounterRng rng(sb.seed, 0x46494E31u, std::uint64_t(i));
-            x[i] = sample_gumbel_max(lg.data() + i * den.num_classes(), N, rng);
+            x[i] = sample_gumbel_max(lg.data() + i * K, N, rng);
           }
       }
     } else {
@@ -267,7 +264,7 @@ int run_sample(const SampleArgs& a) {
                             : sample(net.backend().exec, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
                }, p.generator());
       };
-      nfe = p.is_sedd() ? run_grid(NetModel<ModelOutput::log_scores>{&p, &net})
+      nfe = p.score_head() ? run_grid(NetModel<ModelOutput::log_scores>{&p, &net})
                         : run_grid(NetModel<ModelOutput::logits>{&p, &net});
     }
     const std::int64_t Lout = std::int64_t(x.size()) / B;
@@ -353,6 +350,10 @@ const RegisterCommand reg{
        sub.add_option("--out,-o", a->out, "write the samples as JSONL (text, tokens, nfe) to this file");
        sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
        sub.add_flag("--quiet,-q", a->quiet, "print only the samples");
+       sub.add_option("--device", a->device,
+                      "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
+                          std::string(kBackendName))
+           ->capture_default_str();
        sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
        return [a] { return run_sample(*a); };
      }}};

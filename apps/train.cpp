@@ -27,6 +27,7 @@ namespace {
 
 struct TrainArgs {
   RunConfig cfg;
+  std::string device = "cpu";
   std::string config_file;
   std::string resume;
   bool force = false;
@@ -57,6 +58,7 @@ nlohmann::json bound_json(const std::string& event, const TrainState& s, const B
 }
 
 int run_train(TrainArgs& a, CLI::App& sub) {
+  require_device(a.device);
   namespace fs = std::filesystem;
   // A config file sets the options that the command line does not.
   std::set<std::string> given_names;  // options set by the command line or the config file
@@ -149,6 +151,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     j["steps"] = cfg.steps;
     j["step"] = state.step;
     j["threads"] = current_threads();
+    j["device"] = a.device;
+    j["backend"] = kBackendName;
     j["data"] = corpus.description;
     j["config"] = cfg.to_map();
     if (corpus.source) {
@@ -169,7 +173,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     std::cout << "  logging to " << logp << ", checkpoints to " << ckpt << std::endl;
   }
 
-  nn::Transformer<Real> evalnet(p.model_config());
+  Net evalnet(p.model_config());
+  StepScratch scratch;
   EvalOptions eo;
   eo.batch = cfg.val_batch;
   eo.seed = cfg.seed ^ kValSeedOffset;
@@ -196,7 +201,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   for (std::int64_t step = first; step <= cfg.steps; ++step) {
     const auto t_step = std::chrono::steady_clock::now();
     data::random_crops(corpus.train, B, L, cfg.seed, std::uint64_t(step), x0.data());
-    const StepResult r = train_step(p, state, x0, B, L, step);
+    const StepResult r = train_step(p, state, scratch, x0, B, L, step);
     const double dt = seconds_since(t_step);
     state.elapsed_s = elapsed0 + seconds_since(t_session);
     ++session_steps;
@@ -285,6 +290,10 @@ const RegisterCommand reg{
                       "continue from this checkpoint; the result is bit-identical to an "
                       "uninterrupted run with the same seed and --threads")
            ->check(CLI::ExistingFile);
+       sub.add_option("--device", a->device,
+                      "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
+                          std::string(kBackendName))
+           ->capture_default_str();
        sub.add_flag("--force", a->force, "start over even if --out already holds a checkpoint");
        sub.add_flag("--quiet,-q", a->quiet, "no progress display and no summary");
        sub.add_option("--stop-after", a->stop_after,

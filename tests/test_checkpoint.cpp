@@ -267,7 +267,8 @@ app::StepResult do_step(const app::Problem& p, app::TrainState& s, const std::ve
   const app::RunConfig& c = p.config();
   std::vector<int> x0(static_cast<std::size_t>(c.batch) * static_cast<std::size_t>(c.seq_len));
   data::random_crops(tokens, c.batch, c.seq_len, c.seed, static_cast<std::uint64_t>(step), x0.data());
-  return app::train_step(p, s, x0, c.batch, c.seq_len, step);
+  app::StepScratch sc;
+  return app::train_step(p, s, sc, x0, c.batch, c.seq_len, step);
 }
 
 /// Bitwise equality of two host arrays (std::vector or host Buffer).
