@@ -35,6 +35,14 @@ constexpr double fd_rel_tol = 1e-6;
 /// Spot values of spec/MATH.md section 12 are printed with 10 significant digits.
 constexpr double spot_rel_tol = 5e-10;
 
+/// A generator's closed-form extension point (tests/test_generator_interface.cpp) vs its
+/// reference through the dense exponential (double, N <= 5, u in [0.05, 3]; relative to
+/// max(1, |value|)).
+constexpr double extension_rel_tol = 1e-10;
+
+/// Composite Simpson's rule with 400 intervals vs a closed-form integral of a smooth integrand.
+constexpr double simpson_rel_tol = 1e-9;
+
 /// p-value below which a chi-squared goodness-of-fit test fails (fixed seed).
 constexpr double chi2_min_pvalue = 1e-4;
 

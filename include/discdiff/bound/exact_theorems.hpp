@@ -359,18 +359,13 @@ ExactBounds compute_exact_bounds(const ExactForward<Gen>& fwd, const Den& denois
   return r;
 }
 
-/// Closed forms of I_exit = int_{u_min}^{u_max} E_{p_u} sum_i exit(x^i) du (spec 7.2), for the
-/// uniform, absorbing and roulette generators: exit_rate_integral (reference_terms.hpp).
-template <class T>
-double analytic_exit_integral(const UniformGenerator<T>& g, int L, double u_min, double u_max) {
-  return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
-}
-template <class T>
-double analytic_exit_integral(const AbsorbingGenerator<T>& g, int L, double u_min, double u_max) {
-  return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
-}
-template <class T>
-double analytic_exit_integral(const RouletteGenerator<T>& g, int L, double u_min, double u_max) {
+/// Closed forms of I_exit = int_{u_min}^{u_max} E_{p_u} sum_i exit(x^i) du (spec 7.2), for every
+/// generator with the member exit_rate_integral (uniform, absorbing, roulette): the generic
+/// exit_rate_integral of reference_terms.hpp, evaluated in the generator's precision.
+template <class Gen>
+auto analytic_exit_integral(const Gen& g, int L, double u_min, double u_max)
+    -> decltype(static_cast<double>(g.exit_rate_integral(L, u_min, u_max))) {
+  using T = typename Gen::value_type;
   return static_cast<double>(exit_rate_integral(g, L, T(u_min), T(u_max)));
 }
 

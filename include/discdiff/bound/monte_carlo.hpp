@@ -230,35 +230,15 @@ struct Md4ElboEstimate {
 namespace detail {
 namespace mc {
 
-// ---- exit terms of the PBRC code convention (spec 6.7)
-template <class T>
-double pbrc_exit(const UniformGenerator<T>& g, std::int64_t L, double /*eps*/, double sigma_t) {
-  return static_cast<double>(L) * static_cast<double>(g.exit_rate(0)) * sigma_t;
+// ---- exit terms of the PBRC code convention (spec 6.7): the generator's members
+template <class Gen>
+double pbrc_exit(const Gen& g, std::int64_t L, double eps, double sigma_t) {
+  return g.pbrc_exit(L, eps, sigma_t);
 }
-template <class T>
-double pbrc_exit(const AbsorbingGenerator<T>&, std::int64_t L, double eps, double) {
-  return static_cast<double>(L) * (1.0 - eps);
-}
-template <class T>
-double pbrc_exit(const RouletteGenerator<T>& g, std::int64_t L, double eps, double sigma_t) {
-  const double pm = static_cast<double>(g.p_m());
-  if (pm == 0.0) return static_cast<double>(L) * static_cast<double>(g.exit_rate(0)) * sigma_t;
-  return static_cast<double>(L) * static_cast<double>(g.exit_rate(0)) * (1.0 - eps) / pm;
-}
-template <class T>
-bool pbrc_exit_per_sample(const UniformGenerator<T>&) { return true; }
-template <class T>
-bool pbrc_exit_per_sample(const AbsorbingGenerator<T>&) { return false; }
-template <class T>
-bool pbrc_exit_per_sample(const RouletteGenerator<T>& g) { return g.p_m() == T(0); }
-template <class T>
-double pbrc_reference_ce(const UniformGenerator<T>& g, std::int64_t L) {
-  return static_cast<double>(L) * std::log(static_cast<double>(g.num_regular()));
-}
-template <class T>
-double pbrc_reference_ce(const AbsorbingGenerator<T>&, std::int64_t) { return 0.0; }
-template <class T>
-double pbrc_reference_ce(const RouletteGenerator<T>&, std::int64_t) { return 0.0; }
+template <class Gen>
+bool pbrc_exit_per_sample(const Gen& g) { return g.pbrc_exit_per_sample(); }
+template <class Gen>
+double pbrc_reference_ce(const Gen& g, std::int64_t L) { return g.pbrc_reference_ce(L); }
 
 /// J1 and J2 integrands of one position (without the sigma factor): model outputs -> log-scores
 /// lam (D per position; logits go through logits_to_score and log), then sedd_position with and

@@ -9,10 +9,15 @@
 // u > -log(max<T>) where e^{|u|} overflows. See docs/math/ctmc.md.
 #pragma once
 
+#include <cstdint>
+#include <limits>
+
 #include "../core/config.hpp"
 #include "../core/numerics.hpp"
 #include "../core/random.hpp"
+#include "closed_form_detail.hpp"
 #include "detail.hpp"
+#include "extension_types.hpp"
 
 namespace discdiff {
 
@@ -106,6 +111,95 @@ class AbsorbingGenerator {
 
   /// pi = delta_MASK: returns MASK and draws nothing.
   DD_HD int sample_limit(CounterRng& /*rng*/) const { return n_; }
+
+  // ---------------------------------------------------------------- extension points
+  // The closed forms the generic algorithms call (docs/architecture.md, "Generator extension
+  // points"); the free function of the same name (generator first) forwards here.
+
+  /// The only moves are regular -> MASK: a regular x_t equals x_0, so losses and reverse steps
+  /// act at MASK positions only.
+  static constexpr bool pure_masking = true;
+
+  /// Concrete scores from a clean-token posterior f (spec 4.2; score/probs_to_score.hpp): at
+  /// x = MASK s_b = f(b)/expm1(u) and s_MASK = 1; at regular x every regular b != x has s_b = 0
+  /// and s_MASK = f(x) expm1(u). f(h) counts as scale * f[h]; phi_ignored and pbrc_safeguards
+  /// change nothing here. s (D entries) may alias f.
+  DD_HD void probs_to_score(const T* f, int x, T u, T scale, bool /*phi_ignored*/,
+                            bool /*pbrc_safeguards*/, T* s) const {
+    detail::cf::absorbing_scores(n_, scale, f, x, u, s);
+  }
+
+  /// Offset of SEDD's log-score head (spec 4.4): -log(expm1(u)) - log N.
+  DD_HD T sedd_log_score_offset(int /*x*/, T u) const {
+    return -math::log_expm1(u) - math::log(T(n_));
+  }
+
+  /// SEDD's per-position weights and ratios (spec 5.1, 3.2): q = 1 at MASK (r_other = 0,
+  /// r_a = 1/expm1(u)); no candidate at a regular x (q = 0).
+  DD_HD SeddCoeffs<T> sedd_coeffs(int x, int a, T u) const {
+    if (x != n_) return {T(0), T(0), T(0), false};
+    return {T(1), T(0), ratio(x, a, a, u), true};
+  }
+
+  /// Tau-leaping weights (spec 3.2, 4.2, 9.1, 9.2): a regular token stays; at x = MASK,
+  /// s_b = f(b)/expm1(u), Euler c1 = h/expm1(u), wx = 1 - h R/expm1(u); analytic
+  /// c1 = expm1(Delta)/expm1(u), wx = 1 - R expm1(Delta)/expm1(u) (R = sum_b f(b) = 1), i.e. the
+  /// MD4 ancestral step.
+  DD_HD TauCoefficients tau_leaping_coefficients(const TauStep& st, int x, double /*fx*/,
+                                                 double R) const {
+    TauCoefficients k;
+    if (x != n_) {
+      k.stay = true;
+      return k;
+    }
+    const double em1u = math::expm1(st.u);
+    k.c0 = 0;
+    k.c1 = (st.method == TauMethod::euler ? st.h : math::expm1(st.delta)) / em1u;
+    k.wx = 1.0 - k.c1 * R;
+    return k;
+  }
+
+  /// sup over f and x of the total reverse rate of one position in the u variable (spec 10.2):
+  /// 1/expm1(u), decreasing in u > 0.
+  DD_HD double uniformization_rate_bound(double u) const { return 1.0 / math::expm1(u); }
+
+  /// The finite reference of the bounds (spec 6.7): pi_alpha.
+  DD_HD PriorReference default_prior_reference() const { return PriorReference::masked_prior; }
+
+  /// KL(p_{T|0}(.|a) || ref) per token (spec 6.7): alpha_T log N for pi_alpha (alpha_T =
+  /// e^{-u_T}); +inf for the all-MASK pi (u_T finite).
+  DD_HD T prior_kl_per_token(T u_T, PriorReference ref) const {
+    if (ref == PriorReference::limit) return std::numeric_limits<T>::infinity();
+    return math::exp(-u_T) * math::log(T(n_));
+  }
+
+  /// CE(p_T, ref) per token (spec 6.7): H_b(alpha_T) + alpha_T log N for pi_alpha; +inf for the
+  /// all-MASK pi.
+  DD_HD T reference_cross_entropy_per_token(T u_T, PriorReference ref) const {
+    if (ref == PriorReference::limit) return std::numeric_limits<T>::infinity();
+    return detail::cf::masked_prior_cross_entropy(n_, u_T);
+  }
+
+  /// int_{u_a}^{u_b} E_{p_u}[sum_i exit(x^i)] du for L positions (spec 7.2, 8.4):
+  /// L (e^{-u_a} - e^{-u_b}), as e^{-u_a} (-expm1(-(u_b - u_a))).
+  DD_HD T exit_rate_integral(long long L, T u_a, T u_b) const {
+    return T(L) * math::exp(-u_a) * math::one_minus_exp_neg(u_b - u_a);
+  }
+
+  /// H(P_u[., a]) = H_b(e^{-u}) (spec 6.6; the same for every a).
+  DD_HD T conditional_entropy_per_token(T u) const {
+    return detail::cf::binary_entropy(math::exp(-u), math::one_minus_exp_neg(u));
+  }
+
+  /// The exit term of the PBRC code convention (spec 6.7): L (1 - eps), once per estimate
+  /// (pbrc_exit_per_sample() is false).
+  DD_HD double pbrc_exit(std::int64_t L, double eps, double /*sigma_t*/) const {
+    return static_cast<double>(L) * (1.0 - eps);
+  }
+  /// Whether pbrc_exit depends on the time draw (then it is averaged per sample).
+  DD_HD bool pbrc_exit_per_sample() const { return false; }
+  /// CE_ref of the PBRC code convention (spec 6.7): 0.
+  DD_HD double pbrc_reference_ce(std::int64_t /*L*/) const { return 0.0; }
 
  private:
   int n_;

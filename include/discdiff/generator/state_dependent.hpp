@@ -122,6 +122,33 @@ class StateDependentMaskingGenerator {
   /// pi = delta_MASK: returns MASK and draws nothing.
   DD_HD int sample_limit(CounterRng& /*rng*/) const { return n_; }
 
+  // ---------------------------------------------------------------- extension points
+  // The closed forms the generic algorithms call (docs/architecture.md, "Generator extension
+  // points"); the free function of the same name (generator first) forwards here.
+
+  /// The only moves are regular -> MASK: a regular x_t equals x_0, so losses and reverse steps
+  /// act at MASK positions only.
+  static constexpr bool pure_masking = true;
+
+  /// Concrete scores from a clean-token posterior f (spec 4.2; score/probs_to_score.hpp), f(h)
+  /// counting as scale * f[h]: at x = MASK s_b = f(b)/expm1(ubar_b) (= f(b) alpha_{t,b}/(1 -
+  /// alpha_{t,b})), s_MASK = 1; at regular x s_b = 0 and s_MASK = f(x) expm1(ubar_x).
+  /// phi_ignored and pbrc_safeguards change nothing here. s (D entries) may alias f.
+  DD_HD void probs_to_score(const T* f, int x, const T* ubar, T scale, bool /*phi_ignored*/,
+                            bool /*pbrc_safeguards*/, T* s) const {
+    const int n = n_;
+    if (x == n) {
+      for (int b = 0; b < n; ++b)
+        s[b] = scale * f[b] * math::exp(-ubar[b]) / math::one_minus_exp_neg(ubar[b]);
+      s[n] = T(1);
+      return;
+    }
+    const T fx = scale * f[x];
+    for (int b = 0; b < n; ++b) s[b] = T(0);
+    s[x] = T(1);
+    s[n] = fx * math::expm1(ubar[x]);
+  }
+
  private:
   int n_;
 };

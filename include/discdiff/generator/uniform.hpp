@@ -11,11 +11,14 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 
 #include "../core/config.hpp"
 #include "../core/numerics.hpp"
 #include "../core/random.hpp"
+#include "closed_form_detail.hpp"
 #include "detail.hpp"
+#include "extension_types.hpp"
 
 namespace discdiff {
 
@@ -92,6 +95,105 @@ class UniformGenerator {
   /// A draw from pi = uniform over the N tokens: one rng.uniform_int(N).
   DD_HD int sample_limit(CounterRng& rng) const {
     return static_cast<int>(rng.uniform_int(static_cast<std::uint32_t>(n_)));
+  }
+
+  // ---------------------------------------------------------------- extension points
+  // The closed forms the generic algorithms call (docs/architecture.md, "Generator extension
+  // points"); the free function of the same name (generator first) forwards here.
+
+  /// Regular tokens also move among themselves: losses and reverse steps act at every position.
+  static constexpr bool pure_masking = false;
+
+  /// Concrete scores from a clean-token posterior f (spec 4.2; score/probs_to_score.hpp):
+  /// s_b = R_x + f(x) rU_bc + f(b) (rU_cb - 1), s_x = 1, every term >= 0, where f(h) counts as
+  /// scale * f[h] and R_x = sum_{h != x} f(h) (1 - f[x] with phi_ignored). pbrc_safeguards
+  /// floors u at 0.0015 (spec 4.3). s (N entries) may alias f.
+  DD_HD void probs_to_score(const T* f, int x, T u, T scale, bool phi_ignored,
+                            bool pbrc_safeguards, T* s) const {
+    const int n = n_;
+    const T rx = detail::cf::regular_mass(f, n, x, scale, phi_ignored);
+    if (pbrc_safeguards && u < T(0.0015)) u = T(0.0015);
+    const T e = math::exp(-u), m = math::one_minus_exp_neg(u), nn = T(n);
+    const T rcb_m1 = nn * e / m;      // rU_cb - 1 = N/expm1(u)
+    const T rbc = m / (nn * e + m);    // rU_bc = expm1(u)/(expm1(u) + N)
+    const T base = rx + scale * f[x] * rbc;
+    const T k = scale * rcb_m1;
+    for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
+    s[x] = T(1);
+  }
+
+  /// Offset c(u, x) of SEDD's log-score head (spec 4.4): log(1 + 1/expm1(u) - 1/(expm1(u) + N))
+  /// = log1p(N / (expm1(u) (expm1(u) + N))).
+  DD_HD T sedd_log_score_offset(int /*x*/, T u) const {
+    const T em = math::expm1(u), nn = T(n_);
+    return math::log1p(nn / (em * (em + nn)));
+  }
+
+  /// SEDD's per-position weights and ratios (spec 5.1, 3.1): q = 1/N; at x = a r_other = rU_bc
+  /// (a is no candidate), at x != a r_other = 1 and r_a = rU_cb.
+  DD_HD SeddCoeffs<T> sedd_coeffs(int x, int a, T u) const {
+    const T q = T(1) / T(n_);
+    if (x == a) return {q, ratio(x, detail::cf::other_than(a), a, u), T(0), false};
+    return {q, T(1), ratio(x, a, a, u), true};
+  }
+
+  /// Tau-leaping weights (spec 3.1, 4.2, 9.1, 9.2): q = 1/N; P_{-Delta} = e^Delta I -
+  /// expm1(Delta)/N 11^T (k_same = e^Delta, k_all = -expm1(Delta)/N); row x of P_Delta:
+  /// B = (1 - e^{-Delta})/N, C = e^{-Delta} + B. fx = f(x), R = sum_{h != x} f(h).
+  DD_HD TauCoefficients tau_leaping_coefficients(const TauStep& st, int /*x*/, double fx,
+                                                 double R) const {
+    const int n = n_;
+    const detail::cf::RegularScores sc = detail::cf::regular_scores(n, st.u, fx, R);
+    const double B = -math::expm1(-st.delta) / n;
+    return detail::cf::regular_coefficients(st, n, 1.0 / n, sc, R, math::exp(st.delta),
+                                            -math::expm1(st.delta) / n, B,
+                                            math::exp(-st.delta) + B);
+  }
+
+  /// sup over f and x of the total reverse rate of one position in the u variable (spec 10.2):
+  /// (N - 1 + N/expm1(u))/N, decreasing in u > 0.
+  DD_HD double uniformization_rate_bound(double u) const {
+    const double n = n_;
+    return (n - 1 + n / math::expm1(u)) / n;
+  }
+
+  /// The finite reference of the bounds (spec 6.7): pi, uniform over the N tokens.
+  DD_HD PriorReference default_prior_reference() const { return PriorReference::limit; }
+
+  /// KL(p_{T|0}(.|a) || pi) per token (spec 6.7): C log(N C) + (N-1) B log(N B) at u_T. `ref`
+  /// must be limit (no pi_alpha without MASK); masked_prior gives NaN.
+  DD_HD T prior_kl_per_token(T u_T, PriorReference ref) const {
+    if (ref != PriorReference::limit) return std::numeric_limits<T>::quiet_NaN();
+    return detail::cf::uniform_column_kl(n_, u_T);
+  }
+
+  /// CE(p_T, pi) per token (spec 6.7): log N for every p_T; masked_prior gives NaN.
+  DD_HD T reference_cross_entropy_per_token(T /*u_T*/, PriorReference ref) const {
+    if (ref != PriorReference::limit) return std::numeric_limits<T>::quiet_NaN();
+    return math::log(T(n_));
+  }
+
+  /// int_{u_a}^{u_b} E_{p_u}[sum_i exit(x^i)] du for L positions (spec 7.2, 8.4):
+  /// L (1 - 1/N)(u_b - u_a).
+  DD_HD T exit_rate_integral(long long L, T u_a, T u_b) const {
+    return T(L) * exit_rate(0) * (u_b - u_a);
+  }
+
+  /// H(P_u[., a]) = -C log C - (N-1) B log B (spec 6.6; the same for every a).
+  DD_HD T conditional_entropy_per_token(T u) const {
+    return detail::cf::uniform_column_entropy(n_, u);
+  }
+
+  /// The exit term of the PBRC code convention (spec 6.7): (1 - 1/N) sigma(t) per position,
+  /// inside the time average (pbrc_exit_per_sample() is true): L (1 - 1/N) sigma_t.
+  DD_HD double pbrc_exit(std::int64_t L, double /*eps*/, double sigma_t) const {
+    return static_cast<double>(L) * static_cast<double>(exit_rate(0)) * sigma_t;
+  }
+  /// Whether pbrc_exit depends on the time draw (then it is averaged per sample).
+  DD_HD bool pbrc_exit_per_sample() const { return true; }
+  /// CE_ref of the PBRC code convention (spec 6.7): L log N.
+  DD_HD double pbrc_reference_ce(std::int64_t L) const {
+    return static_cast<double>(L) * math::log(static_cast<double>(n_));
   }
 
  private:

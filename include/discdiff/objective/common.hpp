@@ -71,18 +71,16 @@ enum class LossPositions {
   masked  ///< x_t = MASK only (absorbing, state-dependent masking: unmasked tokens never change)
 };
 
-/// The positions of CEDD (spec 5.2): masked only for the absorbing graph (and state-dependent
-/// masking), all positions otherwise.
-template <class Gen>
+/// The positions of CEDD (spec 5.2): masked only when the generator's only moves are
+/// regular -> MASK (its member `static constexpr bool pure_masking` is true: the absorbing graph,
+/// state-dependent masking), all positions otherwise (also for generators without the member,
+/// e.g. the dense oracle).
+template <class Gen, class = void>
 struct default_loss_positions {
   static constexpr LossPositions value = LossPositions::all;
 };
-template <class T>
-struct default_loss_positions<AbsorbingGenerator<T>> {
-  static constexpr LossPositions value = LossPositions::masked;
-};
-template <class T>
-struct default_loss_positions<StateDependentMaskingGenerator<T>> {
+template <class Gen>
+struct default_loss_positions<Gen, std::enable_if_t<Gen::pure_masking>> {
   static constexpr LossPositions value = LossPositions::masked;
 };
 

@@ -15,7 +15,9 @@
 //   positions). With the head of 4.4 the same numbers are the gradient w.r.t. the raw output.
 //
 // Structure used by the fused kernel (spec 3.1-3.3, 3.6): the candidates are the regular b != x;
-// Q[x,b] = q is the same for all of them, and r_b = r_other except r_a at b = a:
+// Q[x,b] = q is the same for all of them, and r_b = r_other except r_a at b = a. The generator
+// supplies them (its member sedd_coeffs, and sedd_log_score_offset for the head; see
+// docs/architecture.md, "Generator extension points"):
 //
 //   graph      x          q      r_other            r_a (b = a)
 //   uniform    a          1/N    rU_bc              - (a = x is not a candidate)
@@ -43,6 +45,7 @@
 #include "../core/config.hpp"
 #include "../core/numerics.hpp"
 #include "../generator/absorbing.hpp"
+#include "../generator/extension_types.hpp"
 #include "../generator/roulette.hpp"
 #include "../generator/uniform.hpp"
 #include "common.hpp"
@@ -58,51 +61,28 @@ struct SeddOptions {
   bool log_score_head = false;
 };
 
-// ------------------------------------------------------------------ log-score head (spec 4.4)
+// ------------------------------------------------------------------ generator closed forms
 
-/// Offset c(u, x) of the uniform log-score head: log(1 + 1/expm1(u) - 1/(expm1(u) + N))
-/// = log1p(N / (expm1(u) (expm1(u) + N))).
-template <class T>
-DD_HD T sedd_log_score_offset(const UniformGenerator<T>& gen, int /*x*/, T u) {
-  const T em = math::expm1(u), nn = T(gen.num_regular());
-  return math::log1p(nn / (em * (em + nn)));
+/// Offset c(u, x) of the SEDD log-score head (spec 4.4): lambda_b = o_b + c(u, x). Forwards to
+/// the generator's member gen.sedd_log_score_offset(x, u) (uniform: log1p(N / (expm1(u)
+/// (expm1(u) + N))); absorbing: -log(expm1(u)) - log N; roulette: -log(expm1(p_m u) N) at MASK,
+/// the uniform form at g u elsewhere). Only generators with that member have a head.
+template <class Gen>
+DD_HD auto sedd_log_score_offset(const Gen& gen, int x, typename Gen::value_type u)
+    -> decltype(gen.sedd_log_score_offset(x, u)) {
+  return gen.sedd_log_score_offset(x, u);
 }
 
-/// Offset of the absorbing head: -log(expm1(u)) - log(D - 1) (D - 1 = N).
-template <class T>
-DD_HD T sedd_log_score_offset(const AbsorbingGenerator<T>& gen, int /*x*/, T u) {
-  return -math::log_expm1(u) - math::log(T(gen.num_regular()));
+/// The per-position weight q and ratios of spec 5.1 (the table above) at current token x and
+/// clean token a: forwards to the generator's member gen.sedd_coeffs(x, a, u).
+template <class Gen>
+DD_HD auto sedd_coeffs(const Gen& gen, int x, int a, typename Gen::value_type u)
+    -> decltype(gen.sedd_coeffs(x, a, u)) {
+  return gen.sedd_coeffs(x, a, u);
 }
-
-/// Offset of the roulette head: -log(sm N) at masked positions (sm = expm1(p_m u));
-/// log(1 + 1/sg - 1/(sg + N)) = log1p(N/(sg (sg + N))) at unmasked ones (sg = expm1(g u); 0 when
-/// g = 0, where no candidate is weighted).
-template <class T>
-DD_HD T sedd_log_score_offset(const RouletteGenerator<T>& gen, int x, T u) {
-  const T nn = T(gen.num_regular());
-  if (x == gen.mask()) return -(math::log_expm1(gen.p_m() * u) + math::log(nn));
-  if (gen.g() == T(0)) return T(0);
-  const T sg = math::expm1(gen.g() * u);
-  return math::log1p(nn / (sg * (sg + nn)));
-}
-
-// ------------------------------------------------------------------ per-position structure
-
-/// The weight q = Q[x,b] shared by every candidate b (regular, != x) and the conditional ratios
-/// (r_other for b != a, r_a for b = a) of one position; q = 0 means no candidate is weighted.
-template <class T>
-struct SeddCoeffs {
-  T q;
-  T r_other;
-  T r_a;
-  bool a_candidate;  ///< b = a is a candidate (a != x)
-};
 
 namespace detail {
 namespace sedd {
-/// A regular token != a (the representative of "b != a" in the ratio tables).
-DD_HD DD_INLINE int other_than(int a) { return a == 0 ? 1 : 0; }
-
 template <class Gen, class T, class = void>
 struct has_offset : std::false_type {};
 template <class Gen, class T>
@@ -112,32 +92,6 @@ struct has_offset<Gen, T,
     : std::true_type {};
 }  // namespace sedd
 }  // namespace detail
-
-/// Uniform (spec 3.1): q = 1/N.
-template <class T>
-DD_HD SeddCoeffs<T> sedd_coeffs(const UniformGenerator<T>& gen, int x, int a, T u) {
-  const T q = T(1) / T(gen.num_regular());
-  if (x == a) return {q, gen.ratio(x, detail::sedd::other_than(a), a, u), T(0), false};
-  return {q, T(1), gen.ratio(x, a, a, u), true};
-}
-
-/// Absorbing (spec 3.2): q = 1 at MASK (r_other = 0, r_a = 1/expm1(u)); nothing at regular x.
-template <class T>
-DD_HD SeddCoeffs<T> sedd_coeffs(const AbsorbingGenerator<T>& gen, int x, int a, T u) {
-  if (x != gen.mask()) return {T(0), T(0), T(0), false};
-  return {T(1), T(0), gen.ratio(x, a, a, u), true};
-}
-
-/// Roulette (spec 3.3): q = p_m at MASK, g/N at regular x.
-template <class T>
-DD_HD SeddCoeffs<T> sedd_coeffs(const RouletteGenerator<T>& gen, int x, int a, T u) {
-  const int other = detail::sedd::other_than(a);
-  if (x == gen.mask()) return {gen.p_m(), gen.ratio(x, other, a, u), gen.ratio(x, a, a, u), true};
-  const T q = gen.g() / T(gen.num_regular());
-  if (q == T(0)) return {T(0), T(0), T(0), false};
-  if (x == a) return {q, gen.ratio(x, other, a, u), T(0), false};
-  return {q, T(1), gen.ratio(x, a, a, u), true};
-}
 
 // ------------------------------------------------------------------ per position
 

@@ -35,6 +35,7 @@
 #include "../core/numerics.hpp"
 #include "../core/random.hpp"
 #include "../generator/absorbing.hpp"
+#include "../generator/extension_types.hpp"
 #include "../generator/roulette.hpp"
 #include "../generator/uniform.hpp"
 
@@ -345,149 +346,17 @@ struct GenMd4Kernel {
 
 // ------------------------------------------------------------------ tau-leaping (9.1, 9.2, 9.6)
 
-/// Which tau-leaping update a TauLeapingKernel applies.
-enum class TauMethod {
-  euler,    ///< spec 9.1: W(b) = h Q[x,b] s_b (b != x), W(x) = 1 - sum, h = dt sigma(t)
-  analytic  ///< spec 9.2: p(b) ∝ (P_{-Delta} s)_b P_Delta[x,b]
-};
+// TauMethod, TauStep and TauCoefficients (the step parameters and the weights of one
+// tau-leaping step) are defined in generator/extension_types.hpp.
 
-/// The weights of one tau-leaping step at a position with current token x, as a function of the
-/// predicted clean posterior f (over the N regular tokens):
-///   w(b) = c0 + c1 f(b)   for every regular b != x,
-///   w(x) = wx             (x regular: stay; x = MASK: stay masked),
-///   w(MASK) = 0           when x is regular (Q[x,MASK] = 0 and P_Delta[x,MASK] = 0).
-/// Negative weights (approximate scores) are clamped at 0 by the kernel (spec 9.0). `stay`: the
-/// token cannot move (absorbing at a regular token).
-struct TauCoefficients {
-  double c0 = 0, c1 = 0, wx = 1;
-  bool stay = false;
-};
-
-/// Parameters of one tau-leaping step: u = sbar(t), h = dt sigma(t) (Euler), delta =
-/// sbar(t) - sbar(s) (analytic; the final denoising step uses delta = u).
-struct TauStep {
-  TauMethod method = TauMethod::analytic;
-  double u = 0, h = 0, delta = 0;
-};
-
-namespace detail {
-namespace smp {
-
-/// Uniform-type scores at a regular x (spec 4.2, uniform and roulette-regular rows): for b != x,
-/// s_b = alpha + beta f(b) with alpha = R + f(x) r_bc, beta = r_cb - 1, where e_g = e^{-g u},
-/// m_g = 1 - e^{-g u}, r_cb - 1 = N e_g/m_g, r_bc = m_g/(N e_g + m_g), R = sum_{h != x} f(h).
-struct RegularScores {
-  double alpha, beta;
-};
-DD_HD inline RegularScores regular_scores(int n, double gu, double fx, double R) {
-  const double e = math::exp(-gu), m = -math::expm1(-gu), nn = n;
-  return {R + fx * (m / (nn * e + m)), nn * e / m};
-}
-
-/// Linear weights of a regular position x whose regular moves have reverse factor q (Q[x,b],
-/// b != x regular) and whose scores are alpha + beta f(b) (b != x), s_x = 1.
-///   Euler:    c0 = h q alpha, c1 = h q beta, wx = 1 - (N - 1) c0 - c1 R
-///   analytic: with the inverse exponential of the regular block,
-///             shat_b = k_same s_b + k_all S_reg (S_reg = sum_{z<N} s_z = 1 + (N-1) alpha + beta R)
-///             and the row x of P_Delta: B (b != x), C (b = x),
-///             c0 = B (k_same alpha + k_all S_reg), c1 = B k_same beta, wx = C (k_same + k_all S_reg).
-DD_HD inline TauCoefficients regular_coefficients(const TauStep& st, int n, double q,
-                                                  RegularScores sc, double R, double k_same,
-                                                  double k_all, double B, double C) {
-  TauCoefficients k;
-  if (st.method == TauMethod::euler) {
-    k.c0 = st.h * q * sc.alpha;
-    k.c1 = st.h * q * sc.beta;
-    k.wx = 1.0 - (k.c0 * (n - 1) + k.c1 * R);
-  } else {
-    const double sreg = 1.0 + (n - 1) * sc.alpha + sc.beta * R;
-    k.c0 = B * (k_same * sc.alpha + k_all * sreg);
-    k.c1 = B * k_same * sc.beta;
-    k.wx = C * (k_same + k_all * sreg);
-  }
-  return k;
-}
-
-}  // namespace smp
-}  // namespace detail
-
-/// Uniform generator (spec 3.1, 4.2, 9.1, 9.2): q = 1/N; P_{-Delta} = e^Delta I - expm1(Delta)/N 11^T
-/// (k_same = e^Delta, k_all = -expm1(Delta)/N); row x of P_Delta: B = (1 - e^{-Delta})/N,
-/// C = e^{-Delta} + B.
-template <class G>
-DD_HD TauCoefficients tau_leaping_coefficients(const UniformGenerator<G>& gen, const TauStep& st,
-                                               int /*x*/, double fx, double R) {
-  const int n = gen.num_regular();
-  const detail::smp::RegularScores sc = detail::smp::regular_scores(n, st.u, fx, R);
-  const double B = -math::expm1(-st.delta) / n;
-  return detail::smp::regular_coefficients(st, n, 1.0 / n, sc, R, math::exp(st.delta),
-                                           -math::expm1(st.delta) / n, B,
-                                           math::exp(-st.delta) + B);
-}
-
-/// Absorbing generator (spec 3.2, 4.2, 9.1, 9.2): a regular token stays; at x = MASK,
-/// s_b = f(b)/expm1(u), Euler c1 = h/expm1(u), wx = 1 - h R/expm1(u); analytic
-/// c1 = expm1(Delta)/expm1(u), wx = 1 - R expm1(Delta)/expm1(u) (R = sum_b f(b) = 1), i.e. the
-/// MD4 ancestral step.
-template <class G>
-DD_HD TauCoefficients tau_leaping_coefficients(const AbsorbingGenerator<G>& gen, const TauStep& st,
-                                               int x, double /*fx*/, double R) {
-  TauCoefficients k;
-  if (x != gen.mask()) {
-    k.stay = true;
-    return k;
-  }
-  const double em1u = math::expm1(st.u);
-  k.c0 = 0;
-  k.c1 = (st.method == TauMethod::euler ? st.h : math::expm1(st.delta)) / em1u;
-  k.wx = 1.0 - k.c1 * R;
-  return k;
-}
-
-/// Roulette generator (spec 3.3, 4.2, 9.1, 9.2), g = 1 - p_m.
-///   x = MASK:  s_b = r_ba + f(b)(r_ca - r_ba), r_ba = (m_g/N)/sm, r_ca - r_ba = e_g/sm,
-///              sm = expm1(p_m u). Euler: q = p_m, wx = 1 - h p_m (N r_ba + (r_ca - r_ba) R).
-///              Analytic: S_reg = N r_ba + (r_ca - r_ba) R, shat_b = bi S_reg + e^Delta s_b,
-///              shat_MASK = ai S_reg + 1, P_Delta[MASK,b] = A = 1 - e^{-p_m Delta}:
-///              c0 = A (bi S_reg + e^Delta r_ba), c1 = A e^Delta (r_ca - r_ba), wx = ai S_reg + 1,
-///              ai = -expm1(p_m Delta), bi = -e^{p_m Delta} expm1(g Delta)/N.
-///   x regular: the uniform-type rows with q = g/N, k_same = e^Delta, k_all = bi,
-///              B = e^{-p_m Delta}(1 - e^{-g Delta})/N, C = e^{-p_m Delta} e^{-g Delta} + B.
-///              p_m = 1 (g = 0): a regular token stays.
-template <class G>
-DD_HD TauCoefficients tau_leaping_coefficients(const RouletteGenerator<G>& gen, const TauStep& st,
-                                               int x, double fx, double R) {
-  const int n = gen.num_regular();
-  const double pm = gen.p_m(), g = gen.g(), nn = n, d = st.delta;
-  const double bi = -math::exp(pm * d) * math::expm1(g * d) / nn;
-  if (x == gen.mask()) {
-    const double inv_sm = math::exp(-pm * st.u) / (-math::expm1(-pm * st.u));
-    const double rba = (-math::expm1(-g * st.u) / nn) * inv_sm;
-    const double dca = math::exp(-g * st.u) * inv_sm;
-    TauCoefficients k;
-    if (st.method == TauMethod::euler) {
-      k.c0 = st.h * pm * rba;
-      k.c1 = st.h * pm * dca;
-      k.wx = 1.0 - st.h * pm * (nn * rba + dca * R);
-    } else {
-      const double sreg = nn * rba + dca * R;
-      const double A = -math::expm1(-pm * d), ed = math::exp(d);
-      k.c0 = A * (bi * sreg + ed * rba);
-      k.c1 = A * ed * dca;
-      k.wx = -math::expm1(pm * d) * sreg + 1.0;
-    }
-    return k;
-  }
-  if (!(g > 0)) {
-    TauCoefficients k;
-    k.stay = true;
-    return k;
-  }
-  const detail::smp::RegularScores sc = detail::smp::regular_scores(n, g * st.u, fx, R);
-  const double em = math::exp(-pm * d);
-  const double B = em * (-math::expm1(-g * d)) / nn;
-  return detail::smp::regular_coefficients(st, n, g / nn, sc, R, math::exp(d), bi, B,
-                                           em * math::exp(-g * d) + B);
+/// The weights of one tau-leaping step (spec 4.2, 9.1, 9.2, 9.6) at current token x as a linear
+/// function of the predicted clean posterior (fx = f(x), R = sum_{h != x} f(h) over the regular
+/// tokens): forwards to the generator's member gen.tau_leaping_coefficients(st, x, fx, R)
+/// (generator/uniform.hpp, absorbing.hpp, roulette.hpp hold the closed forms).
+template <class Gen>
+DD_HD auto tau_leaping_coefficients(const Gen& gen, const TauStep& st, int x, double fx, double R)
+    -> decltype(gen.tau_leaping_coefficients(st, x, fx, R)) {
+  return gen.tau_leaping_coefficients(st, x, fx, R);
 }
 
 /// One tau-leaping step (Euler 9.1 or analytic 9.2) or the final denoising step (9.6:

@@ -64,29 +64,12 @@ struct UniformizationStats {
 ///   uniform:   (N - 1 + N/expm1(u))/N
 ///   absorbing: 1/expm1(u)
 ///   roulette:  max(p_m (N r_ba + (r_ca - r_ba)), (g/N)(N - 1 + N e^{-gu}/(1 - e^{-gu})))
-/// All are decreasing in u (u > 0).
-template <class G>
-double uniformization_rate_bound(const UniformGenerator<G>& gen, double u) {
-  const double n = gen.num_regular();
-  return (n - 1 + n / std::expm1(u)) / n;
-}
-template <class G>
-double uniformization_rate_bound(const AbsorbingGenerator<G>&, double u) {
-  return 1.0 / std::expm1(u);
-}
-template <class G>
-double uniformization_rate_bound(const RouletteGenerator<G>& gen, double u) {
-  const double n = gen.num_regular(), pm = gen.p_m(), g = gen.g();
-  double best = 0;
-  if (pm > 0) {
-    const double inv_sm = std::exp(-pm * u) / (-std::expm1(-pm * u));
-    best = pm * (n * (-std::expm1(-g * u) / n) * inv_sm + std::exp(-g * u) * inv_sm);
-  }
-  if (g > 0) {
-    const double reg = (g / n) * (n - 1 + n * std::exp(-g * u) / (-std::expm1(-g * u)));
-    best = reg > best ? reg : best;
-  }
-  return best;
+/// All are decreasing in u (u > 0). Forwards to the generator's member
+/// gen.uniformization_rate_bound(u).
+template <class Gen>
+auto uniformization_rate_bound(const Gen& gen, double u)
+    -> decltype(gen.uniformization_rate_bound(u)) {
+  return gen.uniformization_rate_bound(u);
 }
 
 namespace detail {

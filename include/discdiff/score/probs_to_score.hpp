@@ -9,7 +9,9 @@
 //
 // This header evaluates it
 //   * in closed form in O(D) (spec 4.2): `probs_to_score` for UniformGenerator,
-//     AbsorbingGenerator, RouletteGenerator and StateDependentMaskingGenerator;
+//     AbsorbingGenerator, RouletteGenerator and StateDependentMaskingGenerator (any generator
+//     with the member probs_to_score of docs/architecture.md, "Generator extension points";
+//     the formulas below live in the generator headers);
 //   * generically in O(D^2) through gen.transition (the naive reference, any generator including
 //     the dense oracle): `probs_to_score_naive`;
 //   * from logits z (softmax with max subtraction, then the closed form): `logits_to_score`;
@@ -94,129 +96,24 @@ DD_HD DD_INLINE T phi_scale(const T* f, int nf, int n, PhiMode mode) {
   return (mode == PhiMode::renormalize && nf > n) ? T(1) / (T(1) - f[n]) : T(1);
 }
 
-/// The regular mass without token `skip` (skip = MASK = n excludes nothing):
-/// sum_{h < n, h != skip} f(h) * scale, summed (compensated) so that it stays accurate when f(skip)
-/// is close to 1; PhiMode::ignore (PBRC) takes phi as 0, i.e. 1 - f(skip).
-template <class T>
-DD_HD T regular_mass(const T* f, int n, int skip, T scale, PhiMode mode) {
-  if (mode == PhiMode::ignore) return skip < n ? T(1) - f[skip] : T(1);
-  CompensatedSum<T> acc;
-  for (int h = 0; h < n; ++h)
-    if (h != skip) acc.add(f[h]);
-  return scale * acc.value();
-}
-
-/// Absorbing closed form for n regular tokens (shared by the absorbing graph and roulette with
-/// p_m = 1); u enters only through e^{-u}/m = 1/expm1(u) and expm1(u).
-template <class T>
-DD_HD DD_INLINE void absorbing_scores(int n, T scale, const T* f, int x, T u, T* s) {
-  if (x == n) {
-    const T k = scale * math::exp(-u) / math::one_minus_exp_neg(u);  // 1/expm1(u)
-    for (int b = 0; b < n; ++b) s[b] = k * f[b];
-    s[n] = T(1);
-    return;
-  }
-  const T fx = scale * f[x];
-  for (int b = 0; b < n; ++b) s[b] = T(0);
-  s[x] = T(1);
-  s[n] = fx * math::expm1(u);
-}
-
-/// PBRC's effective noise for r_bc and r_cb of the roulette graph (spec 4.3).
-template <class T>
-DD_HD DD_INLINE T pbrc_roulette_u(T u) {
-  return u < T(0.5) ? math::log(T(1.1) * u + T(1.1)) : u;
-}
-
 }  // namespace score
 }  // namespace detail
 
 // ------------------------------------------------------------------ closed forms (spec 4.2)
 
-/// Uniform (spec 4.2): s_b = R_x + f(x) rU_bc + f(b) (rU_cb - 1), s_x = 1, where
-/// R_x = sum_{h != x} f(h) (every term >= 0: no cancellation as f(x) -> 1). nf = N = D.
-template <class T>
-DD_HD void probs_to_score(const UniformGenerator<T>& gen, const T* f, int nf, int x, T u, T* s,
-                          ScoreOptions opt = {}) {
-  const int n = gen.num_regular();
-  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
-  const T rx = detail::score::regular_mass(f, n, x, scale, opt.phi);
-  if (opt.pbrc_safeguards && u < T(0.0015)) u = T(0.0015);
-  const T e = math::exp(-u), m = math::one_minus_exp_neg(u), nn = T(n);
-  const T rcb_m1 = nn * e / m;      // rU_cb - 1 = N/expm1(u)
-  const T rbc = m / (nn * e + m);    // rU_bc = expm1(u)/(expm1(u) + N)
-  const T base = rx + scale * f[x] * rbc;
-  const T k = scale * rcb_m1;
-  for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
-  s[x] = T(1);
-}
-
-/// Absorbing (spec 4.2): at x = MASK s_b = f(b)/expm1(u) and s_MASK = 1; at regular x every
-/// regular b != x has s_b = 0 and s_MASK = f(x) expm1(u). The phi mode only matters through
-/// renormalisation.
-template <class T>
-DD_HD void probs_to_score(const AbsorbingGenerator<T>& gen, const T* f, int nf, int x, T u, T* s,
-                          ScoreOptions opt = {}) {
-  const int n = gen.num_regular();
-  detail::score::absorbing_scores(n, detail::score::phi_scale(f, nf, n, opt.phi), f, x, u, s);
-}
-
-/// Roulette (spec 4.2), exact phi handling by default; ScoreOptions::pbrc() gives the PBRC code.
-///   x = MASK:      s_b = r_ba S + f(b) (r_ca - r_ba),   S = sum_{h < N} f(h), r_ca - r_ba = e_g/sm
-///   x = c regular: s_b = R_c + f(c) r_bc + f(b) (r_cb - 1),  R_c = sum_{h < N, h != c} f(h)
-/// (every term >= 0), s_MASK = R_c A/B + f(c) A/C (unused). p_m = 1 falls back to absorbing.
-template <class T>
-DD_HD void probs_to_score(const RouletteGenerator<T>& gen, const T* f, int nf, int x, T u, T* s,
-                          ScoreOptions opt = {}) {
-  const int n = gen.num_regular();
-  const T nn = T(n), pm = gen.p_m(), g = gen.g();
-  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
-  if (g == T(0)) {  // p_m = 1 is the absorbing graph
-    detail::score::absorbing_scores(n, scale, f, x, u, s);
-    return;
-  }
-  const T rx = detail::score::regular_mass(f, n, x, scale, opt.phi);  // S at x = MASK
-  if (x == n) {
-    // 1/sm = e_m/m_m; r_ba = (m_g/N)/sm; r_ca - r_ba = e_g/sm.
-    const T inv_sm = math::exp(-pm * u) / math::one_minus_exp_neg(pm * u);
-    const T base = math::one_minus_exp_neg(g * u) / nn * inv_sm * rx;
-    const T k = scale * math::exp(-g * u) * inv_sm;
-    for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
-    s[n] = T(1);
-    return;
-  }
-  const T ur = opt.pbrc_safeguards ? detail::score::pbrc_roulette_u(u) : u;
-  const T e_g = math::exp(-g * ur), m_g = math::one_minus_exp_neg(g * ur);
-  const T rcb_m1 = nn * e_g / m_g;      // r_cb - 1
-  const T rbc = m_g / (nn * e_g + m_g);  // r_bc
-  const T fx = scale * f[x];
-  const T base = rx + fx * rbc;
-  const T k = scale * rcb_m1;
-  for (int b = 0; b < n; ++b) s[b] = base + k * f[b];
-  s[x] = T(1);
-  // s_MASK = sum_h f(h) A/P[x,h] (true u): A/B for h != x, A/C for h = x. Unused by any rate.
-  const T e_g0 = math::exp(-g * u), m_g0 = math::one_minus_exp_neg(g * u);
-  const T sm = math::expm1(pm * u);
-  s[n] = sm * (rx * nn / m_g0 + fx / (e_g0 + m_g0 / nn));
-}
-
-/// State-dependent masking (spec 4.2): at x = MASK s_b = f(b)/expm1(ubar_b) (= f(b)
-/// alpha_{t,b}/(1 - alpha_{t,b})), s_MASK = 1; at regular x s_b = 0 and s_MASK = f(x) expm1(ubar_x).
-template <class T>
-DD_HD void probs_to_score(const StateDependentMaskingGenerator<T>& gen, const T* f, int nf, int x,
-                          const T* ubar, T* s, ScoreOptions opt = {}) {
-  const int n = gen.num_regular();
-  const T scale = detail::score::phi_scale(f, nf, n, opt.phi);
-  if (x == n) {
-    for (int b = 0; b < n; ++b)
-      s[b] = scale * f[b] * math::exp(-ubar[b]) / math::one_minus_exp_neg(ubar[b]);
-    s[n] = T(1);
-    return;
-  }
-  const T fx = scale * f[x];
-  for (int b = 0; b < n; ++b) s[b] = T(0);
-  s[x] = T(1);
-  s[n] = fx * math::expm1(ubar[x]);
+/// The closed form of spec 4.2 for the generator's kind, O(D): computes the PhiMode scale
+/// (1/(1 - phi) for PhiMode::renormalize with nf = D, else 1) and forwards to the generator's
+/// member gen.probs_to_score(f, x, u, scale, opt.phi == PhiMode::ignore, opt.pbrc_safeguards, s)
+/// (generator/uniform.hpp, absorbing.hpp, roulette.hpp, state_dependent.hpp hold the formulas
+/// listed above). U is T (scalar-noise generators) or const T* (per-token ubar, state-dependent
+/// masking). s (D entries) may alias f.
+template <class Gen, class U>
+DD_HD auto probs_to_score(const Gen& gen, const typename Gen::value_type* f, int nf, int x,
+                          const U& u, typename Gen::value_type* s, ScoreOptions opt = {})
+    -> decltype(gen.probs_to_score(f, x, u, typename Gen::value_type(1), false, false, s)) {
+  const typename Gen::value_type scale =
+      detail::score::phi_scale(f, nf, gen.num_regular(), opt.phi);
+  gen.probs_to_score(f, x, u, scale, opt.phi == PhiMode::ignore, opt.pbrc_safeguards, s);
 }
 
 // ------------------------------------------------------------------ naive reference (spec 4.1)
@@ -303,10 +200,10 @@ typename Gen::value_type checked_score_noise(const Gen& g, U u, const char* wher
   return ut;
 }
 
-/// Every ubar_v > 0 finite (state-dependent masking); returns ubar.data().
-template <class T>
-const T* checked_score_noise(const StateDependentMaskingGenerator<T>& g, const std::vector<T>& ubar,
-                             const char* where) {
+/// Every ubar_v > 0 finite (per-token noise, e.g. state-dependent masking; the generator's
+/// validate_noise hook checks the length); returns ubar.data().
+template <class Gen, class T>
+const T* checked_score_noise(const Gen& g, const std::vector<T>& ubar, const char* where) {
   const T* p = validate_noise(g, ubar, where, NoiseUse::nonnegative);
   for (std::size_t v = 0; v < ubar.size(); ++v)
     if (!(ubar[v] > T(0))) {
