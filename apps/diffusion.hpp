@@ -343,6 +343,30 @@ struct BoundReport {
   McEstimate est;
 };
 
+/// Whose evaluation code the reported numbers follow (docs/math/bounds.md, "Conventions of the
+/// public codes"). exact: spec 8.2-8.4 (today's numbers); pbrc: PBRC test_perplexity.py J1/J2
+/// (BoundConvention::pbrc_code, cut-off 1e-4); sedd: SEDD losses.py's score entropy (= the PBRC
+/// code's J1: no prior KL, no (1 - eps) factor; cut-off sampling_eps = 1e-3); md4: md4.py's ELBO
+/// (prior term 0).
+enum class EvalConvention { exact, pbrc, sedd, md4 };
+
+inline const char* convention_name(EvalConvention c) {
+  switch (c) {
+    case EvalConvention::pbrc: return "pbrc";
+    case EvalConvention::sedd: return "sedd";
+    case EvalConvention::md4: return "md4";
+    default: return "exact";
+  }
+}
+
+inline EvalConvention parse_convention(const std::string& s) {
+  if (s == "exact") return EvalConvention::exact;
+  if (s == "pbrc") return EvalConvention::pbrc;
+  if (s == "sedd") return EvalConvention::sedd;
+  if (s == "md4") return EvalConvention::md4;
+  throw std::invalid_argument("--convention '" + s + "': expected exact, pbrc, sedd or md4");
+}
+
 /// Options of evaluate_bounds.
 struct EvalOptions {
   int batch = 64;
@@ -350,7 +374,58 @@ struct EvalOptions {
   std::uint64_t seed = 0;
   int md4_steps = 0;      ///< > 0: also the discrete-time MD4 ELBO with this many steps
   bool md4_j_bounds = false;
+  EvalConvention convention = EvalConvention::exact;
+  /// J1/J2 time cut-off; 0: the convention's (exact: the run's --t-eps, 1e-4 for md4; pbrc:
+  /// 1e-4, test_perplexity.py sampling_eps; sedd: 1e-3, losses.py sampling_eps).
+  double eps = 0;
 };
+
+/// The J1/J2 cut-off that evaluate_bounds uses (EvalOptions::eps, or the convention's default).
+inline double j_bound_eps(const Problem& p, const EvalOptions& eo) {
+  if (eo.eps > 0) return eo.eps;
+  switch (eo.convention) {
+    case EvalConvention::pbrc: return 1e-4;
+    case EvalConvention::sedd: return 1e-3;
+    default: return p.is_md4() ? 1e-4 : p.config().t_eps;
+  }
+}
+
+/// Throws std::invalid_argument when eo.convention (or eo.eps) does not apply to the run p.
+inline void check_eval_convention(const Problem& p, const EvalOptions& eo) {
+  const std::string c = std::string("--convention ") + convention_name(eo.convention);
+  const std::string what = "this checkpoint was trained with --objective " + p.config().objective;
+  if (!(eo.eps >= 0 && eo.eps < 1))
+    throw std::invalid_argument("--eps " + std::to_string(eo.eps) + ": must lie in (0, 1)");
+  if (eo.convention == EvalConvention::exact) {
+    if (eo.eps > 0 && (p.is_ar() || p.is_genmd4() || (p.is_md4() && !eo.md4_j_bounds)))
+      throw std::invalid_argument("--eps sets the J1/J2 cut-off, but " + what +
+                                  (p.is_md4() ? " and its J bounds need --j-bounds"
+                                              : ", which has no J bounds"));
+    return;
+  }
+  if (p.is_ar() || p.is_genmd4())
+    throw std::invalid_argument(c + " does not apply: " + what +
+                                (p.is_ar() ? " (its exact NLL has no bound convention)"
+                                           : " (its NELBO is reported in the exact convention only)") +
+                                "; use --convention exact");
+  if (eo.convention == EvalConvention::md4) {
+    if (!p.is_md4())
+      throw std::invalid_argument(c + " (MD4's ELBO, md4.py) needs a masked-diffusion checkpoint "
+                                  "(--objective md4); " + what + ": use --convention exact, pbrc or sedd");
+    if (eo.md4_j_bounds)
+      throw std::invalid_argument(c + ": MD4's code has no J1/J2; --j-bounds needs --convention "
+                                  "exact, pbrc or sedd");
+    if (eo.eps > 0)
+      throw std::invalid_argument(c + ": MD4's ELBO has no time cut-off (t in [0, 1]); --eps "
+                                  "applies to J1/J2");
+    return;
+  }
+  if (eo.md4_steps > 0)
+    throw std::invalid_argument(c + " reports J1/J2 only; --md4-steps needs --convention exact or md4");
+  if (eo.convention == EvalConvention::sedd && p.config().generator == "roulette")
+    throw std::invalid_argument(c + ": SEDD's code (graph_lib.py) has the uniform and absorbing "
+                                "graphs only, this checkpoint uses roulette: use --convention exact or pbrc");
+}
 
 /// Model callable for the Monte Carlo bounds: runs the network on q.xt at the rows' times.
 struct NetModel {
@@ -366,7 +441,8 @@ struct NetModel {
 };
 
 /// The J1/J2 estimator options of evaluate_bounds (also used by eval --verbose, which repeats
-/// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps, and the
+/// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps
+/// (j_bound_eps), the convention (exact, or the PBRC code's constants for pbrc and sedd), and the
 /// network's output head.
 inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions& eo, int V) {
   ScoreBoundOptions so;
@@ -374,7 +450,10 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
   so.passes = eo.passes;
   so.seed = eo.seed;
   so.time_sampling = parse_time_sampling(p.config().time_sampling);
-  so.eps = p.is_md4() ? 1e-4 : p.config().t_eps;
+  so.eps = j_bound_eps(p, eo);
+  // sedd: SEDD's losses.py loss is the PBRC code's J1 (DWDSE with K, no prior, no (1 - eps)).
+  so.convention = eo.convention == EvalConvention::exact ? BoundConvention::exact
+                                                         : BoundConvention::pbrc_code;
   so.output = p.is_sedd() ? ModelOutput::log_scores : ModelOutput::logits;
   so.output_size = V;
   so.log_score_head = p.is_sedd();
@@ -384,12 +463,15 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
 /// Bounds of the negative log-likelihood of the num x L clean sequences x0 under the network
 /// (whose parameters must already be the ones to evaluate, e.g. the EMA). The first report is
 /// the run's headline bound: ELBO (md4), J1 (sedd), J2 (cedd, cedd-star), NELBO (genmd4), exact
-/// NLL (ar).
+/// NLL (ar). Every report follows eo.convention (check_eval_convention throws where it does not
+/// apply): pbrc gives j1 and j2 (j2 first for cedd), sedd gives j1, md4 the ELBOs without the
+/// prior term; for an md4 checkpoint pbrc and sedd compute J1/J2 from the posterior logits.
 inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transformer<Real>& net,
                                                 const std::vector<Real>& w_raw,
                                                 const std::vector<int>& x0, std::int64_t num,
                                                 std::int64_t L, const EvalOptions& eo) {
   using namespace detail_app;
+  check_eval_convention(p, eo);
   std::vector<BoundReport> out;
   const int N = p.num_regular();
   if (p.is_ar()) {
@@ -443,7 +525,9 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
   }
   NetModel model{&p, &net};
   const int V = net.config().vocab_out;
-  if (p.is_md4()) {
+  const bool elbo_rows =
+      eo.convention == EvalConvention::exact || eo.convention == EvalConvention::md4;
+  if (p.is_md4() && elbo_rows) {
     const auto& g = std::get<AbsorbingGenerator<Real>>(p.generator());
     Md4ElboOptions mo;
     mo.batch_size = eo.batch;
@@ -451,6 +535,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
     mo.seed = eo.seed;
     mo.time_sampling = parse_time_sampling(p.config().time_sampling);
     mo.output_size = V;
+    mo.prior = eo.convention != EvalConvention::md4;  // md4.py latent_loss() = 0
     out.push_back({"elbo", estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo).elbo});
     if (eo.md4_steps > 0) {
       mo.steps = eo.md4_steps;
@@ -465,7 +550,9 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, nn::Transforme
         return estimate_score_bounds(g, p.schedule(), model, x0.data(), num, L, so);
       },
       p.generator());
-  if (p.is_cedd()) {
+  if (eo.convention == EvalConvention::sedd) {
+    out.push_back({"j1", e.j1});  // SEDD's code has no J2
+  } else if (p.is_cedd()) {
     out.push_back({"j2", e.j2});
     out.push_back({"j1", e.j1});
   } else {
