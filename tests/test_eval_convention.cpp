@@ -32,6 +32,14 @@ namespace app = discdiff::app;
 constexpr int kN = 5;          // regular tokens
 constexpr std::int64_t kL = 8;  // sequence length
 constexpr std::int64_t kNum = 64;
+// Monte Carlo sizes of the z-tests (about 10 s in Release); a quarter under the sanitizers.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kMcScale = 4;
+#else
+constexpr int kMcScale = 1;
+#endif
+constexpr int kPasses = 32 / kMcScale;                   // x kNum sequences (discdiff)
+constexpr std::int64_t kRefSamples = 24576 / kMcScale;  // i.i.d. samples (ports)
 
 struct Fixture {
   app::RunConfig cfg;
@@ -453,10 +461,10 @@ TEST_CASE("eval conventions agree with independent ports of the upstream formula
       CAPTURE(app::convention_name(c.conv));
       Fixture f = make_fixture(c.obj, c.gen);
       const auto rows = app::evaluate_bounds(*f.p, *f.net, {}, f.x0, kNum, kL,
-                                             eval_options(c.conv, 0, 32));
+                                             eval_options(c.conv, 0, kPasses));
       const double eps = c.conv == app::EvalConvention::sedd ? 1e-3 : 1e-4;
       for (const auto& r : rows) {
-        const RefEstimate ref = reference_j(f, eps, r.name == "j2", 24576, 99 + (r.name == "j2"));
+        const RefEstimate ref = reference_j(f, eps, r.name == "j2", kRefSamples, 99 + (r.name == "j2"));
         const double z = zscore(r.est.mean, r.est.std_error, ref.mean, ref.se);
         INFO(r.name << ": discdiff " << r.est.mean << " +- " << r.est.std_error << ", port "
                     << ref.mean << " +- " << ref.se << ", z = " << z);
@@ -466,12 +474,12 @@ TEST_CASE("eval conventions agree with independent ports of the upstream formula
   }
   SUBCASE("MD4 md4.py ELBO, continuous and T = 8") {
     Fixture f = make_fixture("md4", "absorbing");
-    app::EvalOptions md = eval_options(app::EvalConvention::md4, 0, 32);
+    app::EvalOptions md = eval_options(app::EvalConvention::md4, 0, kPasses);
     md.md4_steps = 8;
     const auto rows = app::evaluate_bounds(*f.p, *f.net, {}, f.x0, kNum, kL, md);
     REQUIRE(rows.size() == 2);
     for (int i = 0; i < 2; ++i) {
-      const RefEstimate ref = reference_md4(f, i == 0 ? 0 : 8, 24576, 7 + i);
+      const RefEstimate ref = reference_md4(f, i == 0 ? 0 : 8, kRefSamples, 7 + i);
       const double z = zscore(rows[i].est.mean, rows[i].est.std_error, ref.mean, ref.se);
       INFO(rows[i].name << ": discdiff " << rows[i].est.mean << " +- " << rows[i].est.std_error
                         << ", port " << ref.mean << " +- " << ref.se << ", z = " << z);
