@@ -222,21 +222,6 @@ void print_j_detail(const Problem& p, nn::Transformer<Real>& net, const std::vec
     t["j2_eps_factor_bpc"] = b(i2 * jac);
     t["j2_total_bpc"] = b(c.j2_direct.mean - e.j2_direct.mean);
   }
-  // The cut-off itself, where the convention's differs from the run's (separate draws).
-  EvalOptions ed = ex;
-  ed.eps = 0;
-  const double eps_run = j_bound_eps(p, ed);
-  if (eps_run != eps) {
-    ed.eps = eps_run;
-    const ScoreBoundEstimate r = run(score_bound_options(p, ed, V));
-    const double d = e.j1.bits_per_token() - r.j1.bits_per_token();
-    const double se = std::hypot(e.j1.bits_per_token_se(), r.j1.bits_per_token_se());
-    std::cout << "    cut-off: exact j1 at eps = " << eps << " minus at eps = " << eps_run << ": "
-              << sfmt(d) << " +- " << fmt(se, 6) << " bits/token (separate draws)\n";
-    t["eps_run"] = eps_run;
-    t["j1_cutoff_bpc"] = d;
-    t["j1_cutoff_bpc_se"] = se;
-  }
   results.push_back(t);
 }
 
