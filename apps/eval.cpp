@@ -280,9 +280,11 @@ int run_eval(const EvalArgs& a) {
       reps = evaluate_bounds(p, net, ck.state.w_raw, x0, num, L, eo);
     } else {
       for (std::size_t k = 0; k < a.md4_steps.size(); ++k) {
-        eo.md4_steps = a.md4_steps[k];
-        eo.md4_j_bounds = a.j_bounds && k == 0;
-        auto r = evaluate_bounds(p, net, ck.state.w_raw, x0, num, L, eo);
+        EvalOptions ek = eo;  // J bounds (and their cut-off) once, with the first T
+        ek.md4_steps = a.md4_steps[k];
+        ek.md4_j_bounds = a.j_bounds && k == 0;
+        if (k > 0) ek.eps = 0;
+        auto r = evaluate_bounds(p, net, ck.state.w_raw, x0, num, L, ek);
         for (auto& b : r) {
           bool dup = false;
           for (const auto& o : reps) dup = dup || o.name == b.name;

@@ -135,7 +135,8 @@ SAMPLE)
   grep -q "generative perplexity of 6 samples" genppl.txt || fail "genppl output: $(cat genppl.txt)"
   # eval on the test split with the discrete-time ELBO and J bounds; info.
   "$bin" eval -c m/checkpoint.safetensors --split test --sequences 64 --batch 16 --md4-steps 8 \
-    --j-bounds --verbose --json ev.jsonl > ev.txt || fail "eval md4"
+    --md4-steps 4 --j-bounds --eps 1e-3 --verbose --json ev.jsonl > ev.txt || fail "eval md4"
+  grep -q "J cut-off eps = 0.001" ev.txt || fail "eval --eps 1e-3: $(cat ev.txt)"
   for b in elbo elbo-T8 j1 j2; do grep -q "\"bound\":\"$b\"" ev.jsonl || fail "eval lacks $b"; done
   # --verbose: J2 = J1 + EH beside the direct estimate (docs/math/bounds.md).
   grep -q "j2 direct" ev.txt || fail "eval --verbose lacks the direct J2"
