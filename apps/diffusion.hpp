@@ -302,8 +302,9 @@ inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_
     int* td = StepScratch::need(sc.xt, tok.size());
     copy_n(AppSpace{}, td, HostSpace{}, tok.data(), tok.size());
     const Real* lg = net.forward(td, nullptr, int(B), int(L + 1), dropout);
-    Real* dl = want_grad ? net.dlogits() : nullptr;
-    const double mean = nn::causal_cross_entropy(net.backend(), lg, td, int(B), int(L + 1), N, dl);
+    // Without a gradient the network's dlogits buffer is the row kernels' scratch.
+    const double mean =
+        nn::causal_cross_entropy(net.backend(), lg, td, int(B), int(L + 1), N, net.dlogits());
     return mean * double(B * L);
   }
 
@@ -527,6 +528,30 @@ struct BoundReport {
   McEstimate est;
 };
 
+/// Whose evaluation code the reported numbers follow (docs/math/bounds.md, "Conventions of the
+/// public codes"). exact: spec 8.2-8.4 (today's numbers); pbrc: PBRC test_perplexity.py J1/J2
+/// (BoundConvention::pbrc_code, cut-off 1e-4); sedd: SEDD losses.py's score entropy (= the PBRC
+/// code's J1: no prior KL, no (1 - eps) factor; cut-off sampling_eps = 1e-3); md4: md4.py's ELBO
+/// (prior term 0).
+enum class EvalConvention { exact, pbrc, sedd, md4 };
+
+inline const char* convention_name(EvalConvention c) {
+  switch (c) {
+    case EvalConvention::pbrc: return "pbrc";
+    case EvalConvention::sedd: return "sedd";
+    case EvalConvention::md4: return "md4";
+    default: return "exact";
+  }
+}
+
+inline EvalConvention parse_convention(const std::string& s) {
+  if (s == "exact") return EvalConvention::exact;
+  if (s == "pbrc") return EvalConvention::pbrc;
+  if (s == "sedd") return EvalConvention::sedd;
+  if (s == "md4") return EvalConvention::md4;
+  throw std::invalid_argument("--convention '" + s + "': expected exact, pbrc, sedd or md4");
+}
+
 /// Options of evaluate_bounds.
 struct EvalOptions {
   int batch = 64;
@@ -534,10 +559,62 @@ struct EvalOptions {
   std::uint64_t seed = 0;
   int md4_steps = 0;      ///< > 0: also the discrete-time MD4 ELBO with this many steps
   bool md4_j_bounds = false;
+  EvalConvention convention = EvalConvention::exact;
+  /// J1/J2 time cut-off; 0: the convention's (exact: the run's --t-eps, 1e-4 for md4; pbrc:
+  /// 1e-4, test_perplexity.py sampling_eps; sedd: 1e-3, losses.py sampling_eps).
+  double eps = 0;
 };
 
+/// The J1/J2 cut-off that evaluate_bounds uses (EvalOptions::eps, or the convention's default).
+inline double j_bound_eps(const Problem& p, const EvalOptions& eo) {
+  if (eo.eps > 0) return eo.eps;
+  switch (eo.convention) {
+    case EvalConvention::pbrc: return 1e-4;
+    case EvalConvention::sedd: return 1e-3;
+    default: return p.loss_kind() == LossKind::md4 ? 1e-4 : p.config().t_eps;
+  }
+}
+
+/// Throws std::invalid_argument when eo.convention (or eo.eps) does not apply to the run p.
+inline void check_eval_convention(const Problem& p, const EvalOptions& eo) {
+  const std::string c = std::string("--convention ") + convention_name(eo.convention);
+  const std::string what = "this checkpoint was trained with --objective " + p.config().objective;
+  if (!(eo.eps >= 0 && eo.eps < 1))
+    throw std::invalid_argument("--eps " + std::to_string(eo.eps) + ": must lie in (0, 1)");
+  if (eo.convention == EvalConvention::exact) {
+    if (eo.eps > 0 && (p.causal() || p.per_token_noise() || (p.loss_kind() == LossKind::md4 && !eo.md4_j_bounds)))
+      throw std::invalid_argument("--eps sets the J1/J2 cut-off, but " + what +
+                                  (p.loss_kind() == LossKind::md4 ? " and its J bounds need --j-bounds"
+                                              : ", which has no J bounds"));
+    return;
+  }
+  if (p.causal() || p.per_token_noise())
+    throw std::invalid_argument(c + " does not apply: " + what +
+                                (p.causal() ? " (its exact NLL has no bound convention)"
+                                           : " (its NELBO is reported in the exact convention only)") +
+                                "; use --convention exact");
+  if (eo.convention == EvalConvention::md4) {
+    if (p.loss_kind() != LossKind::md4)
+      throw std::invalid_argument(c + " (MD4's ELBO, md4.py) needs a masked-diffusion checkpoint "
+                                  "(--objective md4); " + what + ": use --convention exact, pbrc or sedd");
+    if (eo.md4_j_bounds)
+      throw std::invalid_argument(c + ": MD4's code has no J1/J2; --j-bounds needs --convention "
+                                  "exact, pbrc or sedd");
+    if (eo.eps > 0)
+      throw std::invalid_argument(c + ": MD4's ELBO has no time cut-off (t in [0, 1]); --eps "
+                                  "applies to J1/J2");
+    return;
+  }
+  if (eo.md4_steps > 0)
+    throw std::invalid_argument(c + " reports J1/J2 only; --md4-steps needs --convention exact or md4");
+  if (eo.convention == EvalConvention::sedd && p.config().generator == "roulette")
+    throw std::invalid_argument(c + ": SEDD's code (graph_lib.py) has the uniform and absorbing "
+                                "graphs only, this checkpoint uses roulette: use --convention exact or pbrc");
+}
+
 /// The J1/J2 estimator options of evaluate_bounds (also used by eval --verbose, which repeats
-/// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps, and the
+/// the same draws): the run's batch, passes, seed and time sampling, the cut-off eps
+/// (j_bound_eps), the convention (exact, or the PBRC code's constants for pbrc and sedd), and the
 /// network's output head.
 inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions& eo, int V) {
   ScoreBoundOptions so;
@@ -545,7 +622,10 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
   so.passes = eo.passes;
   so.seed = eo.seed;
   so.time_sampling = parse_time_sampling(p.config().time_sampling);
-  so.eps = p.loss_kind() == LossKind::md4 ? 1e-4 : p.config().t_eps;
+  so.eps = j_bound_eps(p, eo);
+  // sedd: SEDD's losses.py loss is the PBRC code's J1 (DWDSE with K, no prior, no (1 - eps)).
+  so.convention = eo.convention == EvalConvention::exact ? BoundConvention::exact
+                                                         : BoundConvention::pbrc_code;
   so.output = p.score_head() ? ModelOutput::log_scores : ModelOutput::logits;
   so.output_size = V;
   so.log_score_head = false;  // NetModel<log_scores> adds the head's offsets itself
@@ -555,11 +635,15 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
 /// Bounds of the negative log-likelihood of the num x L clean sequences x0 under the network
 /// (whose parameters must already be the ones to evaluate, e.g. the EMA). The first report is
 /// the run's headline bound (the objective entry's `headline`): ELBO (md4), J1 (sedd), J2 (cedd,
-/// cedd-star), NELBO (genmd4), exact NLL (ar).
+/// cedd-star), NELBO (genmd4), exact NLL (ar). Every report follows eo.convention
+/// (check_eval_convention throws where it does not apply): pbrc gives j1 and j2 (j2 first for
+/// cedd), sedd gives j1, md4 the ELBOs without the prior term; for an md4 checkpoint pbrc and sedd
+/// compute J1/J2 from the posterior logits.
 inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
                                                 const std::vector<Real>& w_raw,
                                                 const std::vector<int>& x0, std::int64_t num,
                                                 std::int64_t L, const EvalOptions& eo) {
+  check_eval_convention(p, eo);
   std::vector<BoundReport> out;
   const std::string& headline = p.objective().headline;
   if (p.causal() || p.per_token_noise()) {
@@ -584,7 +668,9 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
   }
   const NetModel<ModelOutput::logits> model{&p, &net};
   const int V = net.config().vocab_out;
-  if (p.loss_kind() == LossKind::md4) {
+  const bool elbo_rows =
+      eo.convention == EvalConvention::exact || eo.convention == EvalConvention::md4;
+  if (p.loss_kind() == LossKind::md4 && elbo_rows) {
     const auto& g = std::get<AbsorbingGenerator<Real>>(p.generator());
     Md4ElboOptions mo;
     mo.batch_size = eo.batch;
@@ -592,6 +678,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
     mo.seed = eo.seed;
     mo.time_sampling = parse_time_sampling(p.config().time_sampling);
     mo.output_size = V;
+    mo.prior = eo.convention != EvalConvention::md4;  // md4.py latent_loss() = 0
     const auto& ex = net.backend().exec;
     out.push_back({headline, estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo, ex).elbo});
     if (eo.md4_steps > 0) {
@@ -603,7 +690,9 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
   }
   const ScoreBoundOptions so = score_bound_options(p, eo, V);
   const ScoreBoundEstimate e = estimate_net_score_bounds(p, net, x0, num, L, so);
-  if (headline == "j2") {
+  if (eo.convention == EvalConvention::sedd) {
+    out.push_back({"j1", e.j1});  // SEDD's code has no J2
+  } else if (headline == "j2") {
     out.push_back({"j2", e.j2});
     out.push_back({"j1", e.j1});
   } else {

@@ -135,7 +135,8 @@ SAMPLE)
   grep -q "generative perplexity of 6 samples" genppl.txt || fail "genppl output: $(cat genppl.txt)"
   # eval on the test split with the discrete-time ELBO and J bounds; info.
   "$bin" eval -c m/checkpoint.safetensors --split test --sequences 64 --batch 16 --md4-steps 8 \
-    --j-bounds --verbose --json ev.jsonl > ev.txt || fail "eval md4"
+    --md4-steps 4 --j-bounds --eps 1e-3 --verbose --json ev.jsonl > ev.txt || fail "eval md4"
+  grep -q "J cut-off eps = 0.001" ev.txt || fail "eval --eps 1e-3: $(cat ev.txt)"
   for b in elbo elbo-T8 j1 j2; do grep -q "\"bound\":\"$b\"" ev.jsonl || fail "eval lacks $b"; done
   # --verbose: J2 = J1 + EH beside the direct estimate (docs/math/bounds.md).
   grep -q "j2 direct" ev.txt || fail "eval --verbose lacks the direct J2"
@@ -143,6 +144,34 @@ SAMPLE)
   "$bin" eval -c s/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval sedd"
   "$bin" eval -c a/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval ar"
   "$bin" eval -c g/checkpoint.safetensors --sequences 32 --batch 16 > /dev/null || fail "eval genmd4"
+  # --convention (docs/math/bounds.md, "Conventions of the public codes"): every row and JSON line
+  # names its convention, and on the same draws the value is the exact one transformed by the
+  # documented constants (md4: minus L alpha(1) log N; pbrc J1: (J1 - L KL_prior)/(1 - eps)).
+  ev=(--sequences 32 --batch 16 --threads 2)
+  "$bin" eval -c m/checkpoint.safetensors "${ev[@]}" --json m-exact.jsonl > /dev/null || fail "eval md4 exact"
+  "$bin" eval -c m/checkpoint.safetensors "${ev[@]}" --convention md4 --verbose --json m-md4.jsonl > m-md4.txt ||
+    fail "eval --convention md4"
+  grep -qE '^  elbo +md4 ' m-md4.txt || fail "the md4 row does not name its convention: $(cat m-md4.txt)"
+  grep '"event":"eval"' m-md4.jsonl | grep -q '"convention":"md4"' || fail "the md4 JSON lacks its convention"
+  a=$(json_field m-exact.jsonl eval nats_per_token)
+  b=$(json_field m-md4.jsonl eval nats_per_token)
+  awk -v a="$a" -v b="$b" 'BEGIN { d = a - b - 1e-4 * log(27); exit !(d < 1e-9 && d > -1e-9) }' ||
+    fail "md4 convention: $b is not the exact ELBO $a minus alpha(1) log N = 1e-4 log 27"
+  "$bin" eval -c s/checkpoint.safetensors "${ev[@]}" --convention pbrc --verbose --json s-pbrc.jsonl > s-pbrc.txt ||
+    fail "eval --convention pbrc"
+  [ "$(grep '"event":"eval"' s-pbrc.jsonl | grep -c '"convention":"pbrc"')" = 2 ] || fail "pbrc: not two J rows"
+  grep -q "prior KL omitted" s-pbrc.txt || fail "pbrc --verbose lacks the convention terms"
+  j1p=$(grep '"bound":"j1"' s-pbrc.jsonl | sed -E 's/.*"nats_per_token":([-0-9.eE+]+).*/\1/')
+  j1x=$(json_field s-pbrc.jsonl eval_j_detail j1_bpc)
+  kl=$(json_field s-pbrc.jsonl eval_j_detail prior_kl_nats)
+  awk -v p="$j1p" -v x="$j1x" -v k="$kl" 'BEGIN { w = (x * log(2) - k / 16) / (1 - 1e-4);
+      exit !((p - w) < 1e-9 * w && (w - p) < 1e-9 * w) }' ||
+    fail "pbrc J1 $j1p is not (J1 - L KL)/(1 - eps) from J1 $j1x bits and KL $kl nats"
+  "$bin" eval -c s/checkpoint.safetensors "${ev[@]}" --convention sedd --json s-sedd.jsonl > /dev/null ||
+    fail "eval --convention sedd"
+  grep '"event":"eval"' s-sedd.jsonl | grep '"bound":"j1"' | grep '"convention":"sedd"' | grep -q '"eps":0.001' ||
+    fail "sedd: no j1 row at eps 1e-3: $(cat s-sedd.jsonl)"
+  grep -q '"bound":"j2"' s-sedd.jsonl && fail "sedd convention printed a J2 (SEDD's code has none)"
   "$bin" info m/checkpoint.safetensors > info.txt || fail "info"
   grep -q "S-LIN-MD4" info.txt || fail "info does not name the schedule"
   # Bad input: clear errors with a non-zero exit code, never a crash.
@@ -164,6 +193,11 @@ SAMPLE)
   for _ in $(seq 1 12); do cat upper.txt upper.txt > u2.txt; mv u2.txt upper.txt; done
   expect_error "vocabulary" "$bin" eval -c m/checkpoint.safetensors --data upper.txt
   expect_error "sampler" "$bin" sample -c s/checkpoint.safetensors --sampler md4
+  expect_error "masked-diffusion checkpoint" "$bin" eval -c s/checkpoint.safetensors --convention md4
+  expect_error "convention exact" "$bin" eval -c a/checkpoint.safetensors --convention pbrc
+  expect_error "md4-steps" "$bin" eval -c m/checkpoint.safetensors --convention sedd --md4-steps 8
+  expect_error "convention" "$bin" eval -c m/checkpoint.safetensors --convention paper
+  expect_error "cut-off" "$bin" eval -c m/checkpoint.safetensors --convention md4 --eps 1e-3
   expect_error "longer\|length" "$bin" sample -c m/checkpoint.safetensors --prefix "$(printf 'a%.0s' $(seq 1 40))"
   echo "samples, eval, info and errors OK"
   ;;
