@@ -6,7 +6,10 @@
 //  * causal_cross_entropy: next-token CE, mean over b and j < L-1 of
 //    -log softmax(logits[b, j])[tokens[b, j+1]] (MODELS.md 5).
 //
-// One row per kernel element writes its loss (double) and its gradient row; the row losses
+// Each row is the objectives' softmax cross-entropy row (objective/common.hpp softmax_xent_row:
+// max subtraction, one exponential per entry, the gradient fused): one row per kernel element
+// writes its loss (double) and its gradient row (into a scratch buffer when the caller passes no
+// dlogits); the row losses
 // are then added by the executor's fixed-order block sum (exec/algorithm.hpp), so the result
 // is the same on every backend and thread count. Pointers are in the backend's memory;
 // targets are validated on the host (copied there first for a device backend).
@@ -21,26 +24,12 @@
 #include "../core/numerics.hpp"
 #include "../exec/algorithm.hpp"
 #include "../exec/memory.hpp"
+#include "../objective/common.hpp"
 
 namespace discdiff {
 namespace nn {
 
 namespace detail {
-/// -log softmax(z)[t] for one row, and g = (softmax(z) - onehot(t)) * w (g may be null).
-template <class T>
-DD_HD double softmax_ce_row(const T* z, int V, int t, T w, T* g) {
-  T mx = z[0];
-  for (int v = 1; v < V; ++v) mx = z[v] > mx ? z[v] : mx;
-  T s = T(0);
-  for (int v = 0; v < V; ++v) s += math::exp(z[v] - mx);
-  const T lse = mx + math::log(s);
-  if (g) {
-    for (int v = 0; v < V; ++v) g[v] = math::exp(z[v] - lse) * w;
-    g[t] -= w;
-  }
-  return double(lse - z[t]);
-}
-
 /// A host pointer to n elements of p (p itself in host-accessible memory, else a copy).
 template <class Space, class U>
 const U* host_view(const U* p, std::size_t n, std::vector<U>& tmp) {
@@ -72,16 +61,15 @@ struct MaskedCeRowKernel {
   const unsigned char* mask;
   int V;
   T w;
-  T* dlogits;  // may be null
+  T* dlogits;  // N x V
   double* row_loss;
   DD_HD void operator()(std::int64_t n) const {
-    T* g = dlogits ? dlogits + n * V : nullptr;
+    T* g = dlogits + n * V;
     if (mask[n]) {
-      row_loss[n] = detail::softmax_ce_row(logits + n * V, V, targets[n], w, g);
+      row_loss[n] = double(softmax_xent_row(logits + n * V, V, V, targets[n], w, g));
     } else {
       row_loss[n] = 0.0;
-      if (g)
-        for (int v = 0; v < V; ++v) g[v] = T(0);
+      for (int v = 0; v < V; ++v) g[v] = T(0);
     }
   }
 };
@@ -93,17 +81,16 @@ struct CausalCeRowKernel {
   const int* tokens;
   int L, V;
   T w;
-  T* dlogits;  // may be null
+  T* dlogits;  // N x V
   double* row_loss;
   DD_HD void operator()(std::int64_t n) const {
     const int j = int(n % L);
-    T* g = dlogits ? dlogits + n * V : nullptr;
+    T* g = dlogits + n * V;
     if (j < L - 1) {
-      row_loss[n] = detail::softmax_ce_row(logits + n * V, V, tokens[n + 1], w, g);
+      row_loss[n] = double(softmax_xent_row(logits + n * V, V, V, tokens[n + 1], w, g));
     } else {
       row_loss[n] = 0.0;
-      if (g)
-        for (int v = 0; v < V; ++v) g[v] = T(0);
+      for (int v = 0; v < V; ++v) g[v] = T(0);
     }
   }
 };
@@ -127,7 +114,9 @@ T masked_cross_entropy(const Be& be, const T* logits, const int* targets,
     }
   const T w = M > 0 ? T(1) / T(M) : T(0);
   Buffer<double, Space> rows{std::size_t(N > 0 ? N : 0)};
-  be.exec.for_each(N, MaskedCeRowKernel<T>{logits, targets, mask, V, w, dlogits, rows.data()},
+  Buffer<T, Space> scratch(dlogits ? 0 : std::size_t(N > 0 ? N : 0) * std::size_t(V));
+  be.exec.for_each(N, MaskedCeRowKernel<T>{logits, targets, mask, V, w,
+                                           dlogits ? dlogits : scratch.data(), rows.data()},
                    double(N) * V);
   const double s = reduce_sum_value<typename Be::exec_type, double>(
       be.exec, N, detail::kLossBlock, detail::RowLossTerm{rows.data()});
@@ -151,7 +140,9 @@ T causal_cross_entropy(const Be& be, const T* logits, const int* tokens, int B, 
       require_token("nn::causal_cross_entropy", "tokens[b, j] (target)", ht[std::size_t(b) * L + j], V);
   const T w = T(1) / T(double(B) * (L - 1));
   Buffer<double, Space> rows{std::size_t(N)};
-  be.exec.for_each(N, CausalCeRowKernel<T>{logits, tokens, L, V, w, dlogits, rows.data()},
+  Buffer<T, Space> scratch(dlogits ? 0 : std::size_t(N) * std::size_t(V));
+  be.exec.for_each(N, CausalCeRowKernel<T>{logits, tokens, L, V, w,
+                                           dlogits ? dlogits : scratch.data(), rows.data()},
                    double(N) * V);
   const double s = reduce_sum_value<typename Be::exec_type, double>(
       be.exec, N, detail::kLossBlock, detail::RowLossTerm{rows.data()});
