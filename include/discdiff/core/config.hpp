@@ -25,7 +25,7 @@
 
 // DISCDIFF_NO_SIMD: define it (-DDISCDIFF_NO_SIMD) to turn off every host-only SIMD twin of
 // the library (objective/common.hpp's SSE2 row kernels, nn/simd.hpp's AVX2 kernels), leaving
-// the portable bodies everywhere.
+// the portable bodies everywhere; core/simd.hpp is the one place that reads it.
 
 #define DISCDIFF_VERSION_MAJOR 0
 #define DISCDIFF_VERSION_MINOR 1

@@ -6,8 +6,8 @@
 // -march flags, so Eigen's vectorised exp/tanh run 4 wide. These functions carry
 // __attribute__((target("avx2,fma"))) and are called only when the CPU reports AVX2 and
 // FMA (cpu_has_avx2_fma(), checked once), so they run 8 wide on any x86-64 build.
-// Elsewhere (other compilers or architectures, or DISCDIFF_NO_SIMD defined) the
-// callers keep their portable path. Results are deterministic: the same inputs give the
+// Elsewhere (other compilers or architectures, or DISCDIFF_NO_SIMD defined: core/simd.hpp)
+// the callers keep their portable path. Results are deterministic: the same inputs give the
 // same bits on a given machine, whatever the thread count.
 //
 // exp8: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, and Cephes' degree-6
@@ -18,14 +18,10 @@
 #pragma once
 
 #include "../core/config.hpp"
+#include "../core/simd.hpp"
 
-#if !defined(DISCDIFF_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
-    defined(__x86_64__) && !defined(__CUDACC__)
-#define DISCDIFF_NN_SIMD 1
-#include <immintrin.h>
-#else
-#define DISCDIFF_NN_SIMD 0
-#endif
+// The library's one SIMD policy (core/simd.hpp) decides whether these twins are compiled in.
+#define DISCDIFF_NN_SIMD DISCDIFF_SIMD_AVX2
 
 namespace discdiff {
 namespace nn {
@@ -33,11 +29,7 @@ namespace simd {
 
 #if DISCDIFF_NN_SIMD
 
-/// True when the CPU has AVX2 and FMA (evaluated once).
-inline bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
+using discdiff::simd::cpu_has_avx2_fma;
 
 #define DD_NN_AVX2 __attribute__((target("avx2,fma")))
 

@@ -40,12 +40,9 @@
 // does not vectorise the branch-free exp_fast loop by itself under the default
 // -ftrapping-math (it turns the clamps into branches). Device code and other hosts take the
 // portable loops, which do the same operations element by element.
-#if defined(__SSE2__) && !defined(__CUDA_ARCH__) && !defined(DISCDIFF_NO_SIMD)
-#include <emmintrin.h>
-#define DD_OBJ_SSE2 1
-#else
-#define DD_OBJ_SSE2 0
-#endif
+// Whether it is compiled in is the library's one SIMD policy (core/simd.hpp).
+#include "../core/simd.hpp"
+#define DD_OBJ_SSE2 DISCDIFF_SIMD_SSE2
 
 namespace discdiff {
 
