@@ -6,6 +6,7 @@
 // samples (a JSONL file from `discdiff sample --out`) under an autoregressive checkpoint.
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -264,7 +265,12 @@ int run_eval(const EvalArgs& a) {
       check_eval_convention(p, chk);
       for (int T : a.md4_steps) chk.md4_steps = T, check_eval_convention(p, chk);
     }
-    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, a.data);
+    std::string data = a.data;  // default: the run's data, by its stored absolute path if need be
+    const auto abs_it = ck.meta.find("data.path");
+    if (data.empty() && cfg.data != "synthetic" && !std::filesystem::exists(cfg.data) &&
+        abs_it != ck.meta.end())
+      data = abs_it->second;
+    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, data);
     const int L = cfg.seq_len;
     std::int64_t num = a.sequences;
     const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());

@@ -34,6 +34,7 @@ struct TrainArgs {
   std::string config_file;
   std::string resume;
   bool force = false;
+  bool allow_data_change = false;
   bool quiet = false;
   std::int64_t stop_after = 0;
 };
@@ -114,6 +115,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     }
   }
   RunConfig cfg = a.cfg;
+  std::string cfg_data_path = cfg.data;  // where the data is read from (resume: maybe data.path)
   TrainState state;
   Corpus corpus;
   const bool resuming = !a.resume.empty();
@@ -143,7 +145,26 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       throw std::invalid_argument("the checkpoint is at step " + std::to_string(ck.state.step) +
                                   ", which is not before --steps " + std::to_string(cfg.steps) +
                                   " (pass a larger --steps to train further)");
-    corpus = load_corpus(cfg, &ck.tokenizer);
+    // The data: the stored path as given (relative to the working directory), else the absolute
+    // path stored beside it; its size and digest must be the stored ones.
+    std::string data_path = cfg.data;
+    const auto abs_it = ck.meta.find("data.path");
+    if (cfg.data != "synthetic" && !fs::exists(data_path) && abs_it != ck.meta.end() &&
+        fs::exists(abs_it->second))
+      data_path = abs_it->second;
+    const auto bytes_it = ck.meta.find("data.bytes"), digest_it = ck.meta.find("data.fnv1a64");
+    if (cfg.data != "synthetic" && bytes_it != ck.meta.end() && digest_it != ck.meta.end()) {
+      const DataFingerprint now = data_fingerprint(data_path);
+      if ((std::to_string(now.bytes) != bytes_it->second || now.fnv1a64 != digest_it->second) &&
+          !a.allow_data_change)
+        throw std::invalid_argument(
+            "the data file '" + data_path + "' is not the one the checkpoint was trained on (" +
+            bytes_it->second + " bytes, fnv1a64 " + digest_it->second + "; now " +
+            std::to_string(now.bytes) + " bytes, fnv1a64 " + now.fnv1a64 +
+            "): pass --allow-data-change to resume on it anyway");
+    }
+    corpus = load_corpus(cfg, &ck.tokenizer, data_path == cfg.data ? "" : data_path);
+    cfg_data_path = data_path;
     state = std::move(ck.state);
   } else {
     cfg.resolve_auto();
@@ -207,6 +228,12 @@ int run_train(TrainArgs& a, CLI::App& sub) {
 
   std::map<std::string, std::string> extra;
   extra["data.description"] = corpus.description;
+  if (cfg.data != "synthetic") {
+    const DataFingerprint fp = data_fingerprint(cfg_data_path);
+    extra["data.path"] = fs::absolute(cfg_data_path).lexically_normal().string();
+    extra["data.bytes"] = std::to_string(fp.bytes);
+    extra["data.fnv1a64"] = fp.fnv1a64;
+  }
   if (corpus.source) {
     extra["data.entropy_rate_bpc"] = fmt(h_rate, 10);
     extra["data.window_entropy_bpc"] = fmt(h_win, 10);
@@ -400,6 +427,8 @@ const RegisterCommand reg{
                           std::string(kBackendName))
            ->capture_default_str();
        sub.add_flag("--force", a->force, "start over even if --out already holds a checkpoint");
+       sub.add_flag("--allow-data-change", a->allow_data_change,
+                    "resume even if the data file's size or digest differs from the checkpoint's");
        sub.add_flag("--quiet,-q", a->quiet, "no progress display and no summary");
        sub.add_option("--stop-after", a->stop_after,
                       "checkpoint and stop after this many steps of this session (0: off)")

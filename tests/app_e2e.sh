@@ -376,6 +376,21 @@ FAULTS)
   grep '"event":"val"' short/metrics.jsonl | grep -qE '"bpc_se":[0-9]' ||
     fail "validation on a short split has no standard error: $(grep '"event":"val"' short/metrics.jsonl)"
   echo "4, 13: short splits and messages OK"
+
+  # 6. Resume checks the data's size and digest, and finds it by its absolute path from
+  # another working directory.
+  for _ in $(seq 1 100); do printf 'the cat sat on the mat '; done > cats.txt
+  "$bin" train --data cats.txt --out cats --steps 6 --val-every 0 --stop-after 2 "${small[@]}" 2>/dev/null ||
+    fail "train cats"
+  mkdir -p elsewhere
+  (cd elsewhere && "$bin" train --resume ../cats/checkpoint.safetensors --steps 4 --out ../cats \
+    --threads 1 --quiet) || fail "resume from another directory"
+  printf 'the mat sat on the cat ' >> cats.txt
+  expect_error "not the one the checkpoint was trained on" \
+    "$bin" train --resume cats/checkpoint.safetensors --steps 6 --threads 1 --quiet
+  "$bin" train --resume cats/checkpoint.safetensors --steps 6 --allow-data-change --threads 1 --quiet ||
+    fail "--allow-data-change"
+  echo "6: resume checks the data"
   ;;
 *)
   fail "unknown mode $mode"
