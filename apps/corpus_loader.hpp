@@ -12,6 +12,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,6 +112,34 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
                   c.tokenizer.kind_name() + ", " + std::to_string(c.tokenizer.num_regular()) +
                   " symbols)";
   return c;
+}
+
+/// What identifies a data file's content: its size and the 64-bit FNV-1a digest of its bytes
+/// (as stored on disk, before any decompression), stored in checkpoints as data.bytes and
+/// data.fnv1a64 so that a resumed run can tell that its data changed.
+struct DataFingerprint {
+  std::uintmax_t bytes = 0;
+  std::string fnv1a64;
+};
+
+inline DataFingerprint data_fingerprint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read the data file '" + path + "'");
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  DataFingerprint fp;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const std::streamsize n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i)
+      h = (h ^ static_cast<unsigned char>(buf[static_cast<std::size_t>(i)])) * 0x100000001b3ull;
+    fp.bytes += static_cast<std::uintmax_t>(n);
+  }
+  if (in.bad()) throw std::runtime_error("reading the data file '" + path + "' failed");
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  fp.fnv1a64 = hex;
+  return fp;
 }
 
 /// The first `count` non-overlapping L-chunks of `tokens` (fewer if the split is shorter;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -445,12 +446,26 @@ inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
   keys.noise[0] = noise_stream(step, 0);
   keys.noise[1] = noise_stream(step, 1);
   std::vector<Real> grad_w;
-  const double loss_tok = batch_loss(p, net, s.w_raw, x0.data(), B, L, keys, &dk,
-                                     Real(1.0 / double(B * L)), sc, &grad_w) /
-                          double(B * L);
+  const std::string diverged = "the training diverged at step " + std::to_string(step) + ": ";
+  std::ostringstream lr_text;
+  lr_text << c.lr;
+  const std::string advice = " (lower --lr, now " + lr_text.str() + ", or raise --warmup)";
+  double loss_tok = 0;
+  try {
+    loss_tok = batch_loss(p, net, s.w_raw, x0.data(), B, L, keys, &dk, Real(1.0 / double(B * L)),
+                          sc, &grad_w) /
+               double(B * L);
+  } catch (const std::invalid_argument& e) {
+    // The loss kernels reject non-finite network outputs (objective/validate.hpp).
+    throw std::runtime_error(diverged + "the network's output is not finite [" + e.what() + "]" +
+                             advice);
+  }
   if (!std::isfinite(loss_tok))
-    throw std::runtime_error("the training loss is not finite at step " + std::to_string(step) +
-                             " (lower --lr, or raise --clip)");
+    throw std::runtime_error(diverged + "the training loss is " + std::to_string(loss_tok) + advice);
+  for (std::size_t v = 0; v < grad_w.size(); ++v)
+    if (!std::isfinite(grad_w[v]))
+      throw std::runtime_error(diverged + "the gradient of the masking schedule w[" +
+                               std::to_string(v) + "] is not finite" + advice);
   net.zero_grad();
   net.backward();
   StepResult res;
@@ -458,7 +473,8 @@ inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
   res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), c.clip)
                              : nn::global_norm(net.backend(), net.grads().data(), net.num_params());
   if (!std::isfinite(res.grad_norm))
-    throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(step));
+    throw std::runtime_error(diverged + "the gradient norm is " + std::to_string(res.grad_norm) +
+                             advice);
   res.lr = lr_schedule(c).at(long(step));
   s.opt->step(net.backend(), net.params().data(), net.grads().data(), res.lr);
   if (s.ema) s.ema->update(net.backend(), net.params().data());
@@ -522,6 +538,25 @@ inline ScoreBoundEstimate estimate_net_score_bounds(const Problem& p, Net& net,
       p.generator());
 }
 
+/// Throws std::runtime_error("WHAT is not finite ...") unless e's mean and standard error are
+/// finite numbers (the program never reports a NaN bound).
+inline void require_finite_estimate(const std::string& what, const McEstimate& e) {
+  if (std::isfinite(e.mean) && std::isfinite(e.std_error)) return;
+  const bool mean_ok = std::isfinite(e.mean);
+  std::string why;
+  if (!mean_ok) {
+    why = std::string("its mean is ") + (std::isnan(e.mean) ? "NaN" : e.mean > 0 ? "+inf" : "-inf") +
+          ", the network's outputs overflow the estimator (a diverged model)";
+  } else if (e.batches < 2) {
+    why = "its standard error needs at least 2 batches, this estimate has " +
+          std::to_string(e.batches);
+  } else {
+    why = "its standard error is not finite (mean " + std::to_string(e.nats_per_token()) +
+          " nats/token): some batch overflowed";
+  }
+  throw std::runtime_error(what + " is not finite: " + why);
+}
+
 /// A validation (or evaluation) bound in nats per sequence of length L, with its name.
 struct BoundReport {
   std::string name;  ///< elbo, elbo-T<steps>, j1, j2, nelbo, nll
@@ -550,6 +585,13 @@ inline EvalConvention parse_convention(const std::string& s) {
   if (s == "sedd") return EvalConvention::sedd;
   if (s == "md4") return EvalConvention::md4;
   throw std::invalid_argument("--convention '" + s + "': expected exact, pbrc, sedd or md4");
+}
+
+/// The batch size of a bound estimate over `num` sequences: `requested`, made smaller when
+/// needed so that there are at least 2 batches (the standard error is over batches). Training's
+/// validation and eval use this one rule.
+inline int bound_batch(int requested, std::int64_t num) {
+  return int(std::min<std::int64_t>(requested, std::max<std::int64_t>(1, num / 2)));
 }
 
 /// Options of evaluate_bounds.

@@ -6,6 +6,7 @@
 // samples (a JSONL file from `discdiff sample --out`) under an autoregressive checkpoint.
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "command.hpp"
 #include "corpus_loader.hpp"
 #include "diffusion.hpp"
+#include "run_files.hpp"
 #include "session.hpp"
 
 namespace discdiff {
@@ -70,7 +72,10 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string text;
     try {
-      text = nlohmann::json::parse(line).at("text").get<std::string>();
+      const nlohmann::json j = nlohmann::json::parse(line);
+      // "text_hex" holds the exact bytes of a sample that is not valid UTF-8 (sample -o).
+      text = j.contains("text_hex") ? unhex_bytes(j.at("text_hex").get<std::string>())
+                                    : j.at("text").get<std::string>();
     } catch (const std::exception& e) {
       throw std::invalid_argument(a.samples + ":" + std::to_string(lineno) +
                                   ": not a sample line with a \"text\" string (" + e.what() + ")");
@@ -95,6 +100,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
   }
   if (count < 2) throw std::invalid_argument("'" + a.samples + "' holds fewer than 2 samples");
   const McEstimate e = acc.estimate(1);  // per token: sums over samples / total tokens
+  require_finite_estimate("the generative perplexity's NLL under --ar " + a.ar, e);
   nlohmann::json j;
   j["event"] = "genppl";
   j["samples"] = count;
@@ -130,6 +136,8 @@ void print_j_detail(const Problem& p, Net& net, const std::vector<int>& x0,
   const ScoreBoundOptions so = score_bound_options(p, ex, V);
   auto run = [&](const ScoreBoundOptions& o) { return estimate_net_score_bounds(p, net, x0, num, L, o); };
   const ScoreBoundEstimate e = run(so);
+  require_finite_estimate("the direct j2 estimate (--verbose)", e.j2_direct);
+  require_finite_estimate("j2 direct - j1 (--verbose)", e.gap);
   const double l2 = std::log(2.0), Ld = double(L);
   auto line = [&](const char* name, const McEstimate& m) {
     std::cout << "    " << name << std::string(20 - std::string(name).size(), ' ')
@@ -235,6 +243,7 @@ void print_md4_detail(const Problem& p, std::int64_t L, nlohmann::json& results,
 int run_eval(const EvalArgs& a) {
   require_device(a.device);
   set_threads(a.threads);
+  if (!a.json.empty()) require_writable(a.json);  // before the work, not after it
   nlohmann::json results = nlohmann::json::array();
   if (!a.samples.empty() || !a.ar.empty()) {
     if (a.samples.empty() || a.ar.empty())
@@ -256,13 +265,21 @@ int run_eval(const EvalArgs& a) {
       check_eval_convention(p, chk);
       for (int T : a.md4_steps) chk.md4_steps = T, check_eval_convention(p, chk);
     }
-    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, a.data);
+    std::string data = a.data;  // default: the run's data, by its stored absolute path if need be
+    const auto abs_it = ck.meta.find("data.path");
+    if (data.empty() && cfg.data != "synthetic" && !std::filesystem::exists(cfg.data) &&
+        abs_it != ck.meta.end())
+      data = abs_it->second;
+    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, data);
     const int L = cfg.seq_len;
     std::int64_t num = a.sequences;
     const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());
-    if (num < 2) throw std::invalid_argument("need at least 2 sequences");
+    if (num < 2)
+      throw std::invalid_argument("the " + a.split + " split holds only " + std::to_string(num) +
+                                  " window of " + std::to_string(L) +
+                                  " tokens; a standard error needs at least 2");
     EvalOptions eo;
-    eo.batch = int(std::min<std::int64_t>(a.batch, std::max<std::int64_t>(1, num / 2)));
+    eo.batch = bound_batch(a.batch, num);
     eo.passes = a.passes;
     eo.seed = a.seed;
     eo.md4_j_bounds = a.j_bounds;
@@ -286,6 +303,8 @@ int run_eval(const EvalArgs& a) {
         }
       }
     }
+    // Never a NaN in the table: a bound that is not finite is an error naming it.
+    for (const auto& b : reps) require_finite_estimate("the " + b.name + " bound", b.est);
     const double secs = seconds_since(t0);
     std::cout << "discdiff eval: " << a.checkpoint << " (step " << ck.state.step << ", "
               << (ema ? "EMA" : "raw") << " weights), " << p.describe() << "\n  data "
@@ -341,9 +360,9 @@ int run_eval(const EvalArgs& a) {
   if (results.empty())
     throw std::invalid_argument("nothing to evaluate: give --checkpoint, or --samples with --ar");
   if (!a.json.empty()) {
-    std::ofstream o(a.json, std::ios::trunc);
-    if (!o) throw std::runtime_error("cannot open '" + a.json + "' for writing");
-    for (const auto& j : results) o << j.dump() << '\n';
+    std::string text;
+    for (const auto& j : results) text += j.dump() + '\n';
+    write_file_atomic(a.json, text);
   }
   return 0;
 }
@@ -362,18 +381,18 @@ const RegisterCommand reg{
            ->check(CLI::IsMember({"train", "valid", "test"}))
            ->capture_default_str();
        sub.add_option("--sequences", a->sequences, "at most this many non-overlapping sequences")
-           ->check(CLI::Range(std::int64_t(2), std::int64_t(1) << 40))
+           ->check(number_in(2, double(std::int64_t(1) << 40)))
            ->capture_default_str();
        sub.add_option("--batch", a->batch, "sequences per batch (one time lattice per batch)")
-           ->check(CLI::Range(1, 65536))
+           ->check(number_in(1, 65536))
            ->capture_default_str();
        sub.add_option("--passes", a->passes, "noise draws per sequence")
-           ->check(CLI::Range(1, 1 << 20))
+           ->check(number_in(1, 1 << 20))
            ->capture_default_str();
-       sub.add_option("--seed", a->seed, "seed of the time and noise draws")->capture_default_str();
+       add_parsed_option(sub, "seed", a->seed, "seed of the time and noise draws", std::to_string(a->seed));
        sub.add_option("--md4-steps", a->md4_steps,
                       "md4: also the discrete-time ELBO with T steps (several values allowed)")
-           ->check(CLI::Range(1, 1 << 24));
+           ->check(number_in(1, 1 << 24));
        sub.add_flag("--j-bounds", a->j_bounds, "md4: also J1 and J2 from the posterior logits");
        sub.add_option("--convention", a->convention,
                       "whose numbers: exact (spec 8.2-8.4), pbrc (PBRC test_perplexity.py J1/J2: no "
@@ -385,7 +404,7 @@ const RegisterCommand reg{
        sub.add_option("--eps", a->eps,
                       "J1/J2 time cut-off, t in [eps, 1] (default: the convention's: exact the run's "
                       "--t-eps, 1e-4 for md4; pbrc 1e-4; sedd 1e-3)")
-           ->check(CLI::Range(0.0, 1.0));
+           ->check(number_in(0, 1, false, true));
        sub.add_flag("--verbose,-v", a->verbose,
                     "J1/J2 in detail: J2 = J1 + E H(p_eps|0) beside the direct J2 estimate and "
                     "the paired J2 - J1 (recomputed with the same draws); with --convention, the "
@@ -400,7 +419,7 @@ const RegisterCommand reg{
                       "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
                           std::string(kBackendName))
            ->capture_default_str();
-       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
+       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(number_at_least(0));
        return [a] { return run_eval(*a); };
      }}};
 

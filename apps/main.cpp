@@ -1,10 +1,12 @@
 // apps/main.cpp: the `discdiff` command-line program. The subcommands register themselves
 // (apps/command.hpp); this file only builds the CLI11 tree, parses and dispatches.
 #include <algorithm>
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -16,7 +18,28 @@
 
 #include "command.hpp"
 
+namespace {
+
+/// Edit distance (insertions, deletions, substitutions, adjacent transpositions).
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // A closed pipe on stdout or stderr makes writes fail instead of killing the program (train
+  // installs its own handler: it checkpoints and stops, apps/session.hpp).
+  std::signal(SIGPIPE, SIG_IGN);
   using discdiff::app::Action;
 #if defined(__GLIBC__)
   // The network allocates its activations afresh on every forward pass. glibc serves blocks above
@@ -45,11 +68,38 @@ int main(int argc, char** argv) {
     actions[sub] = c.setup(*sub);
   }
 
+  std::string names;
+  for (const auto& c : commands) names += (names.empty() ? "" : ", ") + c.name;
+  if (argc >= 2 && argv[1][0] != '-') {
+    // An unknown subcommand: name the closest one.
+    const std::string word = argv[1];
+    bool known = false;
+    std::string best;
+    std::size_t best_d = 3;  // suggest within two edits
+    for (const auto& c : commands) {
+      known = known || c.name == word;
+      const std::size_t d = edit_distance(word, c.name);
+      if (d < best_d) best_d = d, best = c.name;
+    }
+    if (!known) {
+      std::cerr << "discdiff: error: unknown subcommand '" << word << "'"
+                << (best.empty() ? "" : " (did you mean '" + best + "'?)") << "; the subcommands are "
+                << names << "\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every command-line error exits 2, as errors found later do.
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help and --version exit 0 with CLI11's output; every command-line error is one line
+    // `discdiff <subcommand>: error: ...` and exits 2, as errors found later do.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::string who = "discdiff";
+    for (const CLI::App* sub : app.get_subcommands()) who += " " + sub->get_name();
+    std::string msg = e.what();
+    if (msg == "A subcommand is required") msg += " (" + names + ")";
+    std::cerr << who << ": error: " << msg << " (see `" << who << " --help`)\n";
+    return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {
     try {

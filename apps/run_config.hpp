@@ -10,8 +10,11 @@
 #include <charconv>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -49,6 +52,93 @@ inline std::string join(const std::vector<std::string>& v, const char* sep = ", 
   std::string s;
   for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
   return s;
+}
+
+/// Reads `text` as a value of option --NAME of type V: the one rule of the command line, config
+/// files and checkpoints. Integers: decimal digits (a leading '-' for signed types only) within
+/// the type's range; reals: a finite number; strings: as they are. Anything else throws
+/// std::invalid_argument("option --NAME = TEXT: WHY").
+template <class V>
+V parse_option_value(const std::string& name, const std::string& text) {
+  if constexpr (std::is_same<V, std::string>::value) {
+    return text;
+  } else {
+    const char* b = text.data();
+    const char* e = b + text.size();
+    V v{};
+    const auto r = std::from_chars(b, e, v);
+    const bool ok = !text.empty() && r.ec == std::errc() && r.ptr == e;
+    if constexpr (std::is_integral<V>::value) {
+      if (ok) return v;
+      std::ostringstream why;
+      why << "must be an integer in [" << +std::numeric_limits<V>::min() << ", "
+          << +std::numeric_limits<V>::max() << "]";
+      bad_option(dashed(name), text.empty() ? "''" : text, why.str());
+    } else {
+      if (ok && std::isfinite(v)) return v;
+      bad_option(dashed(name), text.empty() ? "''" : text, "must be a finite number");
+    }
+  }
+}
+
+/// Adds --NAME to `app`, read by parse_option_value (CLI11's own conversion wraps negative
+/// numbers into unsigned options and caps large ones); the help shows `shown` as the default.
+template <class V>
+CLI::Option* add_parsed_option(CLI::App& app, const std::string& name, V& ref,
+                               const std::string& desc, const std::string& shown) {
+  CLI::Option* o = app.add_option_function<std::string>(
+      "--" + dashed(name),
+      [&ref, name](const std::string& text) {
+        try {
+          ref = parse_option_value<V>(name, text);
+        } catch (const std::invalid_argument& e) {
+          throw CLI::ValidationError(e.what());
+        }
+      },
+      desc);
+  o->default_str(shown);
+  return o;
+}
+
+namespace detail_app {
+inline std::string number_text(double v) {
+  std::ostringstream s;
+  s.precision(15);
+  s << v;
+  return s.str();
+}
+inline bool read_number(const std::string& text, double& v) {
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  return !text.empty() && r.ec == std::errc() && r.ptr == text.data() + text.size() && std::isfinite(v);
+}
+}  // namespace detail_app
+
+/// A CLI11 check that an option's number lies in [lo, hi] ((lo, hi] with lo_open, [lo, hi) with
+/// hi_open); the message says so in interval notation ("--top-p: must lie in (0, 1], not 0").
+inline CLI::Validator number_in(double lo, double hi, bool lo_open = false, bool hi_open = false) {
+  const std::string range = std::string(lo_open ? "(" : "[") + detail_app::number_text(lo) + ", " +
+                            detail_app::number_text(hi) + (hi_open ? ")" : "]");
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v = 0;
+        if (!detail_app::read_number(text, v)) return "'" + text + "' is not a number";
+        if (v < lo || v > hi || (lo_open && v == lo) || (hi_open && v == hi))
+          return "must lie in " + range + ", not " + text;
+        return std::string();
+      },
+      range);
+}
+
+/// A CLI11 check that an option's number is >= lo ("--threads: must be >= 0, not -1").
+inline CLI::Validator number_at_least(double lo) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v = 0;
+        if (!detail_app::read_number(text, v)) return "'" + text + "' is not a number";
+        if (v < lo) return "must be >= " + detail_app::number_text(lo) + ", not " + text;
+        return std::string();
+      },
+      ">= " + detail_app::number_text(lo));
 }
 
 /// The help line of --objective (every registered objective).
@@ -109,6 +199,7 @@ struct RunConfig {
   int val_sequences = 256;
   int val_batch = 64;
   std::int64_t ckpt_every = 500;
+  std::int64_t log_every = 10;
   std::string out = "run";
   std::string run_name = "";
   int threads = 0;
@@ -167,6 +258,7 @@ struct RunConfig {
     f("val_sequences", val_sequences, "validation sequences per bound estimate");
     f("val_batch", val_batch, "validation batch size");
     f("ckpt_every", ckpt_every, "checkpoint every N steps (0: only at the end)");
+    f("log_every", log_every, "write a train line to metrics.jsonl every N steps");
     f("out", out, "output directory (checkpoint.safetensors, metrics.jsonl)");
     f("run_name", run_name, "name of the run in the logs (default: objective-generator-schedule)");
     f("threads", threads, "OpenMP threads (0: the OpenMP default)");
@@ -178,14 +270,16 @@ struct RunConfig {
 
   /// Fields that may differ between a checkpoint and the command that resumes it.
   static bool resumable_override(const std::string& name) {
-    return one_of(name, {"steps", "val_every", "ckpt_every", "out", "threads", "run_name",
-                         "val_sequences", "val_batch"});
+    return one_of(name, {"steps", "val_every", "ckpt_every", "log_every", "out", "threads",
+                         "run_name", "val_sequences", "val_batch"});
   }
 
-  /// Registers every field as --name on `app` (with its current value as the default).
+  /// Registers every field as --name on `app` (with its current value as the default), read by
+  /// parse_option_value as config files and checkpoints are.
   void add_options(CLI::App& app) {
+    const auto shown = to_map();
     visit([&](const char* name, auto& ref, const char* desc) {
-      app.add_option("--" + dashed(name), ref, desc)->capture_default_str();
+      add_parsed_option(app, name, ref, desc, shown.at(name));
     });
   }
 
@@ -213,19 +307,11 @@ struct RunConfig {
       auto it = m.find(name);
       if (it == m.end()) return;
       using V = std::decay_t<decltype(ref)>;
-      if constexpr (std::is_same<V, std::string>::value) {
-        ref = it->second;
-      } else {
-        std::istringstream s(it->second);
-        V v{};
-        s >> v;
-        const bool negative_unsigned =
-            std::is_unsigned<V>::value && it->second.find('-') != std::string::npos;
-        if (!s || !s.eof() || negative_unsigned || it->second.empty() ||
-            std::isspace(static_cast<unsigned char>(it->second[0])))
-          throw std::invalid_argument("option '" + key_prefix + name + "' = '" + it->second +
-                                      "' is not a valid value");
-        ref = v;
+      try {
+        ref = parse_option_value<V>(name, it->second);
+      } catch (const std::invalid_argument& e) {
+        if (key_prefix.empty()) throw;
+        throw std::invalid_argument("'" + key_prefix + name + "': " + e.what());
       }
     });
   }
@@ -251,6 +337,13 @@ struct RunConfig {
     while (std::getline(in, line)) {
       ++no;
       const std::string where = path + ":" + std::to_string(no) + ": ";
+      for (unsigned char ch : line)  // never echo binary junk to the terminal
+        if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) {
+          char hex[8];
+          std::snprintf(hex, sizeof hex, "0x%02x", ch);
+          throw std::invalid_argument(where + "holds the control byte " + hex +
+                                      ": not a text file of 'key = value' lines");
+        }
       std::string t = trim(line);
       if (t.empty() || t[0] == '#' || t[0] == ';' || t[0] == '[') continue;
       const auto eq = t.find('=');
@@ -258,7 +351,9 @@ struct RunConfig {
       std::string key = trim(t.substr(0, eq)), value = trim(t.substr(eq + 1));
       for (char& c : key)
         if (c == '-') c = '_';
-      if (!known.count(key)) throw std::invalid_argument(where + "unknown option '" + key + "'");
+      if (!known.count(key))
+        throw std::invalid_argument(where + "unknown option '" +
+                                    (key.size() > 40 ? key.substr(0, 40) + "..." : key) + "'");
       if (value.size() >= 2 && (value[0] == '"' || value[0] == '\'') && value.back() == value[0]) {
         value = value.substr(1, value.size() - 2);
       } else {
@@ -357,6 +452,7 @@ struct RunConfig {
       bad_option("val-sequences", val_sequences,
                  "needs at least 2 batches of --val-batch for a standard error");
     if (ckpt_every < 0) bad_option("ckpt-every", ckpt_every, "must be >= 0");
+    if (log_every < 1) bad_option("log-every", log_every, "must be >= 1");
     if (out.empty()) bad_option("out", "''", "must name a directory");
     if (threads < 0) bad_option("threads", threads, "must be >= 0");
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "checkpoint.hpp"
 #include "command.hpp"
 #include "diffusion.hpp"
+#include "run_files.hpp"
 #include "session.hpp"
 
 namespace discdiff {
@@ -43,6 +45,7 @@ struct SampleArgs {
   int stride = 0;
   bool raw = false;
   bool quiet = false;
+  bool force = false;
   int threads = 0;
   std::string device = "cpu";
 };
@@ -191,10 +194,14 @@ int run_sample(const SampleArgs& a) {
   std::string fin = a.final_step == "auto" ? "sample" : a.final_step;
   so.final_step = fin == "argmax" ? FinalStep::argmax : fin == "none" ? FinalStep::none : FinalStep::sample;
 
-  std::ofstream out;
+  // -o: the samples go to a temporary file renamed over the destination at the end (an error
+  // or a signal leaves an existing file untouched); an existing file needs --force.
+  std::unique_ptr<AtomicFile> out;
   if (!a.out.empty()) {
-    out.open(a.out, std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open '" + a.out + "' for writing");
+    std::error_code ec;
+    if (!a.force && std::filesystem::exists(a.out, ec))
+      throw std::invalid_argument("'" + a.out + "' exists: pass --force to overwrite it");
+    out = std::make_unique<AtomicFile>(a.out);
   }
   int total_nfe = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -275,23 +282,30 @@ int run_sample(const SampleArgs& a) {
           throw std::runtime_error("the sampler produced an invalid token id " +
                                    std::to_string(x[b * Lout + l]));
       const std::string text = tok.decode(x.data() + b * Lout, std::size_t(Lout), '_');
-      if (out.is_open()) {
+      if (out) {
         nlohmann::json j;
         j["sample"] = done + b;
+        // JSON text is Unicode: a sample that is not valid UTF-8 (a byte-level model's) has its
+        // invalid bytes shown as U+FFFD in "text" and its exact bytes in "text_hex".
         j["text"] = text;
+        if (!valid_utf8(text)) j["text_hex"] = hex_bytes(text);
         j["tokens"] = std::vector<int>(x.begin() + b * Lout, x.begin() + (b + 1) * Lout);
         j["sampler"] = kind;
         j["steps"] = kind == "ar" ? int(L) : a.steps;
         j["nfe"] = nfe;
         j["seed"] = a.seed;
-        out << j.dump() << '\n';
+        out->write(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       } else {
         if (!a.quiet) std::cout << "--- sample " << done + b << " ---\n";
         std::cout << text << "\n";
+        if (!std::cout.flush())
+          throw std::runtime_error("writing the samples to standard output failed (closed pipe?) "
+                                   "after " + std::to_string(done + b) + " samples");
       }
     }
     done += int(B);
   }
+  if (out) out->commit();
   if (!a.quiet)
     std::cerr << "discdiff sample: " << a.n << " samples of length " << L << " with " << kind
               << (kind == "ar" ? "" : ", " + std::to_string(a.steps) + " steps") << ", " << total_nfe
@@ -315,7 +329,7 @@ const RegisterCommand reg{
                                   "uniformization", "ar"}))
            ->capture_default_str();
        sub.add_option("--steps", a->steps, "grid steps (network evaluations, less with caching)")
-           ->check(CLI::Range(1, 1 << 20))
+           ->check(number_in(1, 1 << 20))
            ->capture_default_str();
        sub.add_option("--grid", a->grid, "time grid: auto, sedd, uniform, cosine")
            ->check(CLI::IsMember({"auto", "sedd", "uniform", "cosine"}))
@@ -324,18 +338,18 @@ const RegisterCommand reg{
            ->check(CLI::IsMember({"auto", "sample", "argmax", "none"}))
            ->capture_default_str();
        sub.add_option("--top-p", a->top_p, "nucleus mass in (0, 1] (md4 kinds and ar)")
-           ->check(CLI::Range(1e-9, 1.0))
+           ->check(number_in(0, 1, true))
            ->capture_default_str();
        sub.add_option("--top-k", a->top_k, "keep the k most likely tokens (0: off)")
-           ->check(CLI::NonNegativeNumber)
+           ->check(number_at_least(0))
            ->capture_default_str();
-       sub.add_option("--seed", a->seed, "seed of every draw")->capture_default_str();
-       sub.add_option("--n", a->n, "number of samples")->check(CLI::Range(1, 1 << 24))->capture_default_str();
+       add_parsed_option(sub, "seed", a->seed, "seed of every draw", std::to_string(a->seed));
+       sub.add_option("--n", a->n, "number of samples")->check(number_in(1, 1 << 24))->capture_default_str();
        sub.add_option("--batch", a->batch, "samples per network batch")
-           ->check(CLI::Range(1, 65536))
+           ->check(number_in(1, 65536))
            ->capture_default_str();
        sub.add_option("--length", a->length, "sample length (0: the training length)")
-           ->check(CLI::NonNegativeNumber);
+           ->check(number_at_least(0));
        sub.add_option("--prefix", a->prefix, "fixed text at the start of every sample");
        sub.add_option("--infill", a->infill,
                       "template: every character but --blank is fixed, blanks are generated");
@@ -343,18 +357,19 @@ const RegisterCommand reg{
        sub.add_option("--windows", a->windows,
                       "semi-autoregressive continuation: this many windows of --length, each "
                       "keeping the last length - stride tokens (grid samplers; --prefix is the prompt)")
-           ->check(CLI::Range(1, 1 << 20))
+           ->check(number_in(1, 1 << 20))
            ->capture_default_str();
        sub.add_option("--stride", a->stride, "new tokens per window after the first (--windows > 1)")
-           ->check(CLI::NonNegativeNumber);
+           ->check(number_at_least(0));
        sub.add_option("--out,-o", a->out, "write the samples as JSONL (text, tokens, nfe) to this file");
+       sub.add_flag("--force", a->force, "overwrite an existing --out file");
        sub.add_flag("--raw", a->raw, "use the raw parameters instead of the EMA");
        sub.add_flag("--quiet,-q", a->quiet, "print only the samples");
        sub.add_option("--device", a->device,
                       "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
                           std::string(kBackendName))
            ->capture_default_str();
-       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
+       sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(number_at_least(0));
        return [a] { return run_sample(*a); };
      }}};
 

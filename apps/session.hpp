@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -38,15 +39,24 @@ inline int current_threads() {
 #endif
 }
 
-/// Set by SIGINT / SIGTERM; the training loop checkpoints and exits at the next step boundary.
+/// Set by SIGINT, SIGTERM, SIGHUP (the terminal went away) or SIGPIPE (stdout or stderr is a
+/// closed pipe); the training loop checkpoints and exits at the next step boundary with
+/// 128 + the signal number.
 inline std::atomic<int>& stop_signal() {
   static std::atomic<int> s{0};
   return s;
 }
-extern "C" inline void discdiff_on_signal(int sig) { stop_signal().store(sig); }
+extern "C" inline void discdiff_on_signal(int sig) {
+  if (stop_signal().load() == 0) stop_signal().store(sig);  // the first signal is the reason
+}
 inline void install_stop_handlers() {
-  std::signal(SIGINT, discdiff_on_signal);
-  std::signal(SIGTERM, discdiff_on_signal);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+    struct sigaction sa {};
+    sa.sa_handler = discdiff_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sig, &sa, nullptr);
+  }
 }
 
 /// Appends one JSON object per line and flushes (an interrupted run keeps every line).

@@ -3,8 +3,10 @@
 // JSONL metrics, a periodic validation bound, atomic checkpoints, and bit-identical resume.
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -19,6 +21,7 @@
 #include "corpus_loader.hpp"
 #include "diffusion.hpp"
 #include "run_config.hpp"
+#include "run_files.hpp"
 #include "session.hpp"
 
 namespace discdiff {
@@ -31,10 +34,45 @@ struct TrainArgs {
   std::string config_file;
   std::string resume;
   bool force = false;
+  bool allow_data_change = false;
   bool quiet = false;
   std::int64_t stop_after = 0;
-  std::int64_t log_every = 10;
 };
+
+/// Resuming at checkpoint step `step`: metrics.jsonl keeps the lines up to that step and loses
+/// those an interrupted session wrote after it (they are repeated from the checkpoint on) and a
+/// line cut short by kill -9. The file is rewritten atomically. Returns the lines dropped.
+std::int64_t truncate_metrics(const std::string& path, std::int64_t step) {
+  std::ifstream in(path);
+  if (!in) return 0;
+  std::string line, kept;
+  std::int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    bool keep = false;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      keep = j.is_object() && (!j.contains("step") || j.at("step").get<std::int64_t>() <= step);
+    } catch (const std::exception&) {
+      keep = false;  // a partial line of a killed writer
+    }
+    if (keep) kept += line + '\n';
+    else ++dropped;
+  }
+  if (in.bad()) throw std::runtime_error("reading the log file '" + path + "' failed");
+  in.close();
+  if (dropped > 0) write_file_atomic(path, kept);
+  return dropped;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE";
+    default: return "a signal";
+  }
+}
 
 nlohmann::json bound_json(const std::string& event, const TrainState& s, const BoundReport& b,
                           const std::vector<BoundReport>& all, double elapsed) {
@@ -77,6 +115,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     }
   }
   RunConfig cfg = a.cfg;
+  std::string cfg_data_path = cfg.data;  // where the data is read from (resume: maybe data.path)
   TrainState state;
   Corpus corpus;
   const bool resuming = !a.resume.empty();
@@ -106,7 +145,26 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       throw std::invalid_argument("the checkpoint is at step " + std::to_string(ck.state.step) +
                                   ", which is not before --steps " + std::to_string(cfg.steps) +
                                   " (pass a larger --steps to train further)");
-    corpus = load_corpus(cfg, &ck.tokenizer);
+    // The data: the stored path as given (relative to the working directory), else the absolute
+    // path stored beside it; its size and digest must be the stored ones.
+    std::string data_path = cfg.data;
+    const auto abs_it = ck.meta.find("data.path");
+    if (cfg.data != "synthetic" && !fs::exists(data_path) && abs_it != ck.meta.end() &&
+        fs::exists(abs_it->second))
+      data_path = abs_it->second;
+    const auto bytes_it = ck.meta.find("data.bytes"), digest_it = ck.meta.find("data.fnv1a64");
+    if (cfg.data != "synthetic" && bytes_it != ck.meta.end() && digest_it != ck.meta.end()) {
+      const DataFingerprint now = data_fingerprint(data_path);
+      if ((std::to_string(now.bytes) != bytes_it->second || now.fnv1a64 != digest_it->second) &&
+          !a.allow_data_change)
+        throw std::invalid_argument(
+            "the data file '" + data_path + "' is not the one the checkpoint was trained on (" +
+            bytes_it->second + " bytes, fnv1a64 " + digest_it->second + "; now " +
+            std::to_string(now.bytes) + " bytes, fnv1a64 " + now.fnv1a64 +
+            "): pass --allow-data-change to resume on it anyway");
+    }
+    corpus = load_corpus(cfg, &ck.tokenizer, data_path == cfg.data ? "" : data_path);
+    cfg_data_path = data_path;
     state = std::move(ck.state);
   } else {
     cfg.resolve_auto();
@@ -118,11 +176,40 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   if (!resuming) state = TrainState::fresh(p);
 
   fs::create_directories(cfg.out);
+  // One run per directory: a second `train --out` of the same directory stops here.
+  const DirLock lock(cfg.out, "discdiff train");
   const std::string ckpt = (fs::path(cfg.out) / "checkpoint.safetensors").string();
   const std::string logp = (fs::path(cfg.out) / "metrics.jsonl").string();
+  for (const auto& name : remove_stale_temps(cfg.out))
+    if (!a.quiet)
+      std::cerr << "discdiff train: removed '" << name << "' (a temporary file of a killed writer)\n";
+  // Every output is checked before the first step, not when the first write fails.
+  require_writable(ckpt);
   if (!resuming && !a.force && fs::exists(ckpt))
     throw std::invalid_argument("'" + ckpt + "' exists: continue it with --resume " + ckpt +
                                 ", or pass --force to start over (the old run is overwritten)");
+  {
+    const double ckpt_bytes = 4.0 * double(state.net->num_params()) * (state.ema ? 4 : 3) + (1 << 20);
+    std::error_code ec;
+    const auto sp = fs::space(cfg.out, ec);
+    if (!ec && double(sp.available) < ckpt_bytes)
+      throw std::runtime_error("'" + cfg.out + "' has " + std::to_string(sp.available >> 20) +
+                               " MiB free; a checkpoint needs about " +
+                               std::to_string(std::int64_t(ckpt_bytes) >> 20) + " MiB");
+  }
+  if (!resuming && a.force) {
+    // --force starts over: the old run's checkpoint goes now, so that a new run that fails
+    // before its first checkpoint does not leave the old checkpoint beside the new metrics.
+    std::error_code ec;
+    if (fs::is_regular_file(ckpt, ec) && !fs::remove(ckpt, ec))
+      throw std::runtime_error("cannot remove the old checkpoint '" + ckpt + "': " + ec.message());
+  }
+  if (resuming) {
+    const std::int64_t dropped = truncate_metrics(logp, state.step);
+    if (dropped > 0 && !a.quiet)
+      std::cerr << "discdiff train: " << logp << ": dropped " << dropped
+                << " line(s) written after the checkpoint's step " << state.step << "\n";
+  }
   JsonlLog log(logp, resuming);
   const int L = cfg.seq_len, B = cfg.batch;
   if (corpus.train.size() < std::size_t(L))
@@ -130,10 +217,23 @@ int run_train(TrainArgs& a, CLI::App& sub) {
                                 " tokens, fewer than --seq-len " + std::to_string(L));
   std::int64_t nval = cfg.val_sequences;
   const std::vector<int> val = eval_sequences(corpus.valid, L, nval, "validation");
+  if (nval < 2)
+    throw std::invalid_argument("the validation split holds only " + std::to_string(nval) +
+                                " window of " + std::to_string(L) +
+                                " tokens; a standard error needs at least 2 (lower --seq-len)");
+  if (nval < cfg.val_sequences && !a.quiet)
+    std::cerr << "discdiff train: note: the validation split holds " << nval << " windows of " << L
+              << " tokens, fewer than --val-sequences " << cfg.val_sequences << "\n";
   const double h_win = corpus.window_entropy_bits(L), h_rate = corpus.entropy_rate_bits();
 
   std::map<std::string, std::string> extra;
   extra["data.description"] = corpus.description;
+  if (cfg.data != "synthetic") {
+    const DataFingerprint fp = data_fingerprint(cfg_data_path);
+    extra["data.path"] = fs::absolute(cfg_data_path).lexically_normal().string();
+    extra["data.bytes"] = std::to_string(fp.bytes);
+    extra["data.fnv1a64"] = fp.fnv1a64;
+  }
   if (corpus.source) {
     extra["data.entropy_rate_bpc"] = fmt(h_rate, 10);
     extra["data.window_entropy_bpc"] = fmt(h_win, 10);
@@ -176,18 +276,44 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   Net evalnet(p.model_config());
   StepScratch scratch;
   EvalOptions eo;
-  eo.batch = cfg.val_batch;
+  eo.batch = bound_batch(cfg.val_batch, nval);  // eval's rule: at least 2 batches
   eo.seed = cfg.seed ^ kValSeedOffset;
   std::vector<BoundReport> last_val;
+  std::int64_t saved_step = resuming ? state.step : -1;
+  // A failure during training (a diverged model) stops the run: an "error" line in the log, the
+  // last checkpoint (written before the failure) is kept as it is.
+  auto fail = [&](std::int64_t step, const std::string& why) {
+    nlohmann::json j;
+    j["event"] = "error";
+    j["step"] = step;
+    j["message"] = why;
+    log.write(j);
+    throw std::runtime_error(why + "; " +
+                             (saved_step >= 0 ? "the checkpoint of step " + std::to_string(saved_step) +
+                                                    " is kept"
+                                              : std::string("no checkpoint was written")));
+  };
   auto validate_now = [&](double elapsed) {
     evalnet.set_params(state.ema ? state.ema->shadow() : state.net->params());
     last_val = evaluate_bounds(p, evalnet, state.w_raw, val, nval, L, eo);
+    for (const auto& b : last_val) {
+      try {
+        require_finite_estimate("validation " + b.name + " at step " + std::to_string(state.step) +
+                                    " (" + (state.ema ? "EMA" : "raw") + " weights)",
+                                b.est);
+      } catch (const std::exception& e) {
+        fail(state.step, std::string(e.what()) + "; lower --lr");
+      }
+    }
     auto j = bound_json("val", state, last_val.front(), last_val, elapsed);
     j["weights"] = state.ema ? "ema" : "raw";
     if (corpus.source) j["window_entropy_bpc"] = h_win;
     log.write(j);
   };
-  auto save = [&]() { save_checkpoint(ckpt, cfg, corpus.tokenizer, state, extra); };
+  auto save = [&]() {
+    save_checkpoint(ckpt, cfg, corpus.tokenizer, state, extra);
+    saved_step = state.step;
+  };
 
   install_stop_handlers();
   Progress progress(!a.quiet);
@@ -201,13 +327,18 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   for (std::int64_t step = first; step <= cfg.steps; ++step) {
     const auto t_step = std::chrono::steady_clock::now();
     data::random_crops(corpus.train, B, L, cfg.seed, std::uint64_t(step), x0.data());
-    const StepResult r = train_step(p, state, scratch, x0, B, L, step);
+    StepResult r;
+    try {
+      r = train_step(p, state, scratch, x0, B, L, step);
+    } catch (const std::runtime_error& e) {
+      fail(step, e.what());
+    }
     const double dt = seconds_since(t_step);
     state.elapsed_s = elapsed0 + seconds_since(t_session);
     ++session_steps;
     tps = double(B) * L * double(session_steps) / std::max(1e-9, seconds_since(t_session));
     loss_ema = std::isnan(loss_ema) ? r.loss_per_token : 0.95 * loss_ema + 0.05 * r.loss_per_token;
-    if (step % a.log_every == 0 || step == cfg.steps || step == first) {
+    if (step % cfg.log_every == 0 || step == cfg.steps || step == first) {
       nlohmann::json j;
       j["event"] = "train";
       j["step"] = step;
@@ -247,7 +378,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       j["step"] = step;
       j["signal"] = sig;
       log.write(j);
-      std::cerr << "discdiff train: " << (sig ? "signal received" : "--stop-after reached")
+      std::cerr << "discdiff train: "
+                << (sig ? std::string(signal_name(sig)) + " received" : std::string("--stop-after reached"))
                 << "; checkpoint at step " << step << " written to " << ckpt
                 << "\n  continue with: discdiff train --resume " << ckpt << "\n";
       exit_code = sig ? 128 + sig : 0;
@@ -295,13 +427,12 @@ const RegisterCommand reg{
                           std::string(kBackendName))
            ->capture_default_str();
        sub.add_flag("--force", a->force, "start over even if --out already holds a checkpoint");
+       sub.add_flag("--allow-data-change", a->allow_data_change,
+                    "resume even if the data file's size or digest differs from the checkpoint's");
        sub.add_flag("--quiet,-q", a->quiet, "no progress display and no summary");
        sub.add_option("--stop-after", a->stop_after,
                       "checkpoint and stop after this many steps of this session (0: off)")
-           ->check(CLI::NonNegativeNumber);
-       sub.add_option("--log-every", a->log_every, "write a train line to the JSONL every N steps")
-           ->check(CLI::PositiveNumber)
-           ->capture_default_str();
+           ->check(number_at_least(0));
        CLI::App* subp = &sub;
        return [a, subp] { return run_train(*a, *subp); };
      }}};

@@ -9,6 +9,10 @@
 #                                                     an uninterrupted one (every tensor's digest)
 #   bash tests/app_e2e.sh SAMPLE   DISCDIFF WORKDIR   samples (every sampler) hold only valid tokens;
 #                                                     eval and info work; bad input is rejected
+#   bash tests/app_e2e.sh FAULTS   DISCDIFF WORKDIR   issue 14: bad input and faults (non-finite
+#                                                     bounds, byte samples, the run lock, unwritable
+#                                                     outputs, signals, seeds, stale temporaries,
+#                                                     kill -9 at 20 points + resume, messages)
 # Exit 0 on success; on failure the first failed check is printed.
 set -uo pipefail
 mode=$1
@@ -24,6 +28,16 @@ digests() { "$bin" info --digest "$1" | awk '/fnv1a64/ {print $1, $NF}'; }
 json_field() {  # json_field FILE EVENT KEY: the KEY of the last EVENT line
   grep "\"event\":\"$2\"" "$1" | tail -n 1 | sed -E "s/.*\"$3\":([-0-9.eE+]+).*/\1/"
 }
+
+# expect_error PATTERN CMD...: fails unless CMD exits 1..2 and prints PATTERN
+expect_error() {
+  local pat=$1; shift
+  "$@" >/dev/null 2>err.txt
+  local rc=$?
+  { [ "$rc" -ge 1 ] && [ "$rc" -le 2 ]; } || fail "'$*' exited with $rc: $(cat err.txt)"
+  grep -qi -- "$pat" err.txt || fail "'$*': the message lacks '$pat': $(cat err.txt)"
+}
+ckpt_step() { "$bin" info "$1/checkpoint.safetensors" | awk '/progress/ {print $3}'; }
 
 tiny=(--d-model 32 --n-layer 1 --n-head 2 --cond-dim 16 --seq-len 16 --batch 8
       --val-sequences 32 --val-batch 16 --threads 2 --quiet)
@@ -175,13 +189,6 @@ SAMPLE)
   "$bin" info m/checkpoint.safetensors > info.txt || fail "info"
   grep -q "S-LIN-MD4" info.txt || fail "info does not name the schedule"
   # Bad input: clear errors with a non-zero exit code, never a crash.
-  expect_error() {  # expect_error PATTERN CMD...: fails unless CMD exits 1..2 and prints PATTERN
-    local pat=$1; shift
-    "$@" >/dev/null 2>err.txt
-    local rc=$?
-    { [ "$rc" -ge 1 ] && [ "$rc" -le 2 ]; } || fail "'$*' exited with $rc: $(cat err.txt)"
-    grep -qi -- "$pat" err.txt || fail "'$*': the message lacks '$pat': $(cat err.txt)"
-  }
   expect_error "objective" "$bin" train --objective foo --out x
   expect_error "md4 needs the absorbing" "$bin" train --generator uniform --out x
   expect_error "seq-len" "$bin" train --seq-len 1 --out x
@@ -200,6 +207,190 @@ SAMPLE)
   expect_error "cut-off" "$bin" eval -c m/checkpoint.safetensors --convention md4 --eps 1e-3
   expect_error "longer\|length" "$bin" sample -c m/checkpoint.safetensors --prefix "$(printf 'a%.0s' $(seq 1 40))"
   echo "samples, eval, info and errors OK"
+  ;;
+FAULTS)
+  # One thread: on a loaded machine, OpenMP's spinning threads can slow tiny runs 50-fold.
+  small=(--synthetic-tokens 20000 --d-model 32 --n-layer 1 --n-head 2 --cond-dim 16 --seq-len 16
+         --batch 8 --val-sequences 32 --val-batch 16 --threads 1 --quiet)
+  # 3. A diverging run stops at the first non-finite bound with exit 2, keeps its last checkpoint
+  # and logs no NaN; eval of diverged weights names the bound instead of printing NaN.
+  "$bin" train --objective cedd --lr 10 --warmup 0 --steps 20 --val-every 0 --ckpt-every 1 \
+    --out nan "${small[@]}" 2>err.txt
+  rc=$?
+  [ "$rc" = 2 ] || fail "a diverging cedd run exited with $rc: $(cat err.txt)"
+  grep -q "discdiff train: error: validation j2 at step 20 .*not finite" err.txt || fail "divergence message: $(cat err.txt)"
+  grep -qE ':(null|-?nan|NaN)[,}]' nan/metrics.jsonl && fail "metrics.jsonl holds a NaN: $(grep -E ':null' nan/metrics.jsonl | head -n 2)"
+  grep -q '"event":"error"' nan/metrics.jsonl || fail "no error line in metrics.jsonl"
+  [ "$(ckpt_step nan)" = 19 ] || fail "the last good checkpoint (step 19) was not kept: $(ckpt_step nan)"
+  "$bin" eval -c nan/checkpoint.safetensors --raw --sequences 32 --batch 16 >ev.txt 2>err.txt
+  rc=$?
+  [ "$rc" = 2 ] || fail "eval of a diverged model exited with $rc: $(cat ev.txt err.txt)"
+  grep -qiw nan ev.txt && fail "eval printed NaN: $(cat ev.txt)"
+  grep -q "j2 bound is not finite" err.txt || fail "eval does not name the bound: $(cat err.txt)"
+  expect_error "diverged at step" "$bin" train --lr 1e30 --steps 20 --out big "${small[@]}"
+  echo "3: non-finite bounds stop train and eval with exit 2"
+
+  # 1. A byte-level model's samples are written losslessly ("text_hex"), atomically, and an
+  # existing file is kept without --force.
+  LC_ALL=C awk 'BEGIN { srand(1); for (i = 0; i < 30000; i++) printf "%c", int(rand() * 256) }' > bytes.bin
+  "$bin" train --data bytes.bin --tokenizer bytes --steps 3 --val-every 0 --out by "${small[@]}" || fail "train bytes"
+  "$bin" train --objective ar --data bytes.bin --tokenizer bytes --steps 3 --val-every 0 --out by-ar "${small[@]}" ||
+    fail "train bytes ar"
+  echo keep > by.jsonl
+  expect_error "exists.*--force" "$bin" sample -c by/checkpoint.safetensors --steps 4 --n 5 -o by.jsonl
+  [ "$(cat by.jsonl)" = keep ] || fail "sample -o changed an existing file without --force"
+  "$bin" sample -c by/checkpoint.safetensors --steps 4 --n 5 -o by.jsonl --force -q || fail "sample -o bytes"
+  [ "$(wc -l < by.jsonl)" = 5 ] || fail "by.jsonl holds $(wc -l < by.jsonl) lines, not 5"
+  while read -r line; do
+    hx=$(sed -E 's/.*"text_hex":"([0-9a-f]*)".*/\1/' <<<"$line")
+    tk=$(sed -E 's/.*"tokens":\[([0-9,]*)\].*/\1/' <<<"$line" | awk -F, '{ for (i = 1; i <= NF; i++) printf "%02x", $i }')
+    [ -n "$tk" ] && [ "$hx" = "$tk" ] || fail "text_hex is not the sample's bytes: $line"
+  done < by.jsonl
+  ls by.jsonl.tmp.* >/dev/null 2>&1 && fail "sample left a temporary file"
+  "$bin" eval --samples by.jsonl --ar by-ar/checkpoint.safetensors > gp.txt || fail "genppl of byte samples"
+  grep -q "of 5 samples (80 tokens)" gp.txt || fail "genppl of byte samples: $(cat gp.txt)"
+  echo "1: byte samples written losslessly and atomically; no overwrite without --force"
+
+  # 2. One run per directory: a second train of a busy directory exits 2 naming the holder.
+  "$bin" train --out busy --steps 100000 --val-every 0 --ckpt-every 0 "${small[@]}" &
+  pid=$!
+  for _ in $(seq 1 200); do grep -q '"event":"train"' busy/metrics.jsonl 2>/dev/null && break; sleep 0.05; done
+  "$bin" train --out busy --force --steps 5 "${small[@]}" 2>err.txt
+  rc=$?
+  kill -TERM "$pid"
+  wait "$pid"
+  [ "$rc" = 2 ] || fail "a second train of a busy directory exited with $rc"
+  grep -q "in use by .*pid $pid" err.txt || fail "the lock message does not name the holder: $(cat err.txt)"
+  [ "$(grep -c '"event":"start"' busy/metrics.jsonl)" = 1 ] || fail "two runs wrote busy/metrics.jsonl"
+  echo "2: the run directory is locked"
+
+  # 11. Outputs are checked before the first step.
+  mkdir -p isdir/checkpoint.safetensors
+  expect_error "is a directory" "$bin" train --out isdir --force --steps 5 "${small[@]}"
+  [ -e isdir/metrics.jsonl ] && fail "train with an unwritable checkpoint path started"
+  if [ "$(id -u)" != 0 ]; then  # root writes into read-only directories
+    mkdir ro && chmod 555 ro
+    expect_error "cannot write" "$bin" train --out ro --steps 5 "${small[@]}"
+    chmod 755 ro
+  fi
+  echo "11: unwritable outputs are refused before the first step"
+
+  # 12. SIGHUP and SIGPIPE checkpoint like SIGTERM; sample survives a closed stdout pipe.
+  for sig in HUP PIPE; do
+    "$bin" train --out "sig-$sig" --steps 100000 --val-every 0 --ckpt-every 0 "${small[@]}" &
+    pid=$!
+    for _ in $(seq 1 200); do grep -q '"event":"train"' "sig-$sig/metrics.jsonl" 2>/dev/null && break; sleep 0.05; done
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    want=$((128 + $(kill -l "$sig")))
+    [ "$rc" = "$want" ] || fail "SIG$sig: exit code $rc (expected $want)"
+    "$bin" info "sig-$sig/checkpoint.safetensors" > /dev/null || fail "SIG$sig left no checkpoint"
+    grep -q '"event":"interrupted"' "sig-$sig/metrics.jsonl" || fail "SIG$sig: no interrupted line"
+  done
+  "$bin" sample -c by/checkpoint.safetensors --steps 2 --n 3000 --batch 1000 | head -c 10 > /dev/null
+  rc=${PIPESTATUS[0]}
+  [ "$rc" = 141 ] && fail "sample died of SIGPIPE"
+  echo "12: SIGHUP and SIGPIPE checkpoint (exit 129, 141); no death by SIGPIPE"
+
+  # 5. Seeds: one parser and one rule for the command line and the config file.
+  expect_error "seed = -5: must be an integer in \[0, 18446744073709551615\]" "$bin" train --seed -5 --out x --steps 1 "${small[@]}"
+  expect_error "must be an integer" "$bin" train --seed 18446744073709551616 --out x --steps 1 "${small[@]}"
+  expect_error "must be an integer" "$bin" sample -c by/checkpoint.safetensors --seed -1 --steps 2
+  expect_error "must be an integer" "$bin" eval -c by/checkpoint.safetensors --seed 99999999999999999999 --sequences 4
+  printf 'seed = -7\n' > seed.cfg
+  expect_error "seed = -7: must be an integer" "$bin" train --config seed.cfg --out x
+  echo "5: out-of-range seeds are errors"
+
+  # 8, 9. kill -9 at 20 random points of a run with --ckpt-every 1, resumed each time: the same
+  # tensors as an uninterrupted run, no temporary file left, each step once in metrics.jsonl.
+  # (--ckpt-every does not change the run: the reference and the last session write one at the end.)
+  run=(--steps 300 --val-every 20 --log-every 1 "${small[@]}")
+  "$bin" train --out ref --ckpt-every 0 "${run[@]}" || fail "uninterrupted run"
+  # Each session is killed at a random moment of its 1st or 2nd step after the last one logged
+  # (--log-every 1), so all 20 kills land before the end whatever the machine's speed.
+  RANDOM=14
+  last=0
+  for kill in $(seq 1 20); do
+    if [ -f kill9/checkpoint.safetensors ]; then
+      "$bin" train --resume kill9/checkpoint.safetensors --threads 1 --quiet &
+    else
+      "$bin" train --out kill9 --ckpt-every 1 "${run[@]}" &
+    fi
+    pid=$!
+    target=$((last + 1 + RANDOM % 2))
+    for _ in $(seq 1 500); do
+      grep -q "\"step\":$target,\"step_s\"" kill9/metrics.jsonl 2>/dev/null && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.02
+    done
+    sleep "0.0$((RANDOM % 3))$((RANDOM % 10))"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    last=$(grep -o '"step":[0-9]*,"step_s"' kill9/metrics.jsonl | tail -n 1 | grep -o '[0-9][0-9]*')
+    last=${last:-0}
+  done
+  [ "$(ckpt_step kill9)" -lt 300 ] || fail "the run ended before 20 kills"
+  "$bin" train --resume kill9/checkpoint.safetensors --ckpt-every 0 --threads 1 --quiet ||
+    fail "the last resume failed"
+  [ "$(ckpt_step kill9)" = 300 ] || fail "after 20 kills the run did not reach step 300"
+  ls kill9 | grep -q '\.tmp\.' && fail "temporary files left: $(ls kill9)"
+  diff <(digests ref/checkpoint.safetensors) <(digests kill9/checkpoint.safetensors) ||
+    fail "killed 20 times and resumed, the run differs from the uninterrupted one"
+  dup=$(grep -E '"event":"(train|val)"' kill9/metrics.jsonl | sed -E 's/.*"event":"([a-z]+)".*"step":([0-9]+).*/\1 \2/' | sort | uniq -d)
+  [ -z "$dup" ] || fail "metrics.jsonl repeats steps: $(echo $dup | head -c 200)"
+  n=$(grep -c '"event":"train"' kill9/metrics.jsonl)
+  [ "$n" = "$(grep -c '"event":"train"' ref/metrics.jsonl)" ] || fail "metrics.jsonl has $n train lines"
+  echo "8, 9: 20 x kill -9 (the last at step $last) + resume == uninterrupted; no temporary left; each step logged once"
+  # --log-every is stored and resumed. A temporary file of a dead writer is removed at the
+  # start, a live process's is not.
+  "$bin" train --out le --steps 12 --log-every 4 --val-every 0 --stop-after 5 "${small[@]}" 2>/dev/null
+  dead=4000000
+  while kill -0 "$dead" 2>/dev/null; do dead=$((dead + 1)); done
+  touch "le/checkpoint.safetensors.tmp.$dead" "le/other.tmp.$$"
+  "$bin" train --resume le/checkpoint.safetensors --threads 1 --quiet || fail "resume le"
+  [ -e "le/checkpoint.safetensors.tmp.$dead" ] && fail "a dead writer's temporary file was kept"
+  [ -e "le/other.tmp.$$" ] || fail "a live process's temporary file was removed"
+  steps=$(grep '"event":"train"' le/metrics.jsonl | sed -E 's/.*"step":([0-9]+).*/\1/' | tr '\n' ' ')
+  [ "$steps" = "1 4 6 8 12 " ] || fail "--log-every 4 was not resumed: train lines at $steps"
+
+  # 10. A --force run starts over at once: a failing one leaves no old checkpoint behind.
+  "$bin" train --out forced --steps 3 --val-every 0 "${small[@]}" || fail "forced: first run"
+  "$bin" train --out forced --force --objective cedd --lr 10 --warmup 0 --steps 20 --val-every 0 \
+    --ckpt-every 0 "${small[@]}" 2>/dev/null && fail "the diverging --force run succeeded"
+  [ -e forced/checkpoint.safetensors ] && fail "a failed --force run kept the old run's checkpoint"
+  echo "10: --force removes the old checkpoint"
+
+  # 13. Messages: one line 'discdiff <cmd>: error: ...', suggestions, readable ranges.
+  expect_error "did you mean 'train'" "$bin" trian
+  expect_error "discdiff sample: error: --top-p: must lie in (0, 1\], not 0" "$bin" sample -c by/checkpoint.safetensors --top-p 0
+  expect_error "must be >= 0, not -1" "$bin" sample -c by/checkpoint.safetensors --threads -1
+  expect_error "discdiff train: error: .*--bogus" "$bin" train --bogus
+  head -c 4000 "$bin" > binary.cfg
+  expect_error "not a text file" "$bin" train --config binary.cfg --out x
+  [ "$(wc -c < err.txt)" -lt 300 ] || fail "a binary config file was echoed"
+
+  # 4. A short validation split: the standard error of validation is finite (eval's rule).
+  for _ in $(seq 1 100); do printf 'abc def ghi '; done > short.txt
+  "$bin" train --data short.txt --out short --steps 2 --val-every 0 "${small[@]}" 2>/dev/null || fail "train short"
+  grep '"event":"val"' short/metrics.jsonl | grep -qE '"bpc_se":[0-9]' ||
+    fail "validation on a short split has no standard error: $(grep '"event":"val"' short/metrics.jsonl)"
+  echo "4, 13: short splits and messages OK"
+
+  # 6. Resume checks the data's size and digest, and finds it by its absolute path from
+  # another working directory.
+  for _ in $(seq 1 100); do printf 'the cat sat on the mat '; done > cats.txt
+  "$bin" train --data cats.txt --out cats --steps 6 --val-every 0 --stop-after 2 "${small[@]}" 2>/dev/null ||
+    fail "train cats"
+  mkdir -p elsewhere
+  (cd elsewhere && "$bin" train --resume ../cats/checkpoint.safetensors --steps 4 --out ../cats \
+    --threads 1 --quiet) || fail "resume from another directory"
+  printf 'the mat sat on the cat ' >> cats.txt
+  expect_error "not the one the checkpoint was trained on" \
+    "$bin" train --resume cats/checkpoint.safetensors --steps 6 --threads 1 --quiet
+  "$bin" train --resume cats/checkpoint.safetensors --steps 6 --allow-data-change --threads 1 --quiet ||
+    fail "--allow-data-change"
+  echo "6: resume checks the data"
   ;;
 *)
   fail "unknown mode $mode"
