@@ -23,7 +23,6 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -40,6 +39,7 @@
 #include <discdiff/schedule/schedules.hpp>
 
 #include "command.hpp"
+#include "dyn_schedule.hpp"
 #include "report.hpp"
 
 namespace {
@@ -76,26 +76,8 @@ struct VerifyOptions {
 };
 
 // ------------------------------------------------------------------ run-time schedule
-struct AnySchedule {
-  using value_type = double;
-  std::string name;
-  std::function<double(double)> sbar, sig, alph, oma, w;
-  double sigma_bar(double t) const { return sbar(t); }
-  double sigma(double t) const { return sig(t); }
-  double alpha(double t) const { return alph(t); }
-  double one_minus_alpha(double t) const { return oma(t); }
-  double elbo_weight(double t) const { return w(t); }
-};
-
-template <class S>
-AnySchedule wrap(const S& s, std::string label) {
-  return {std::move(label),
-          [s](double t) { return s.sigma_bar(t); },
-          [s](double t) { return s.sigma(t); },
-          [s](double t) { return s.alpha(t); },
-          [s](double t) { return s.one_minus_alpha(t); },
-          [s](double t) { return s.elbo_weight(t); }};
-}
+// The program's run-time schedule (apps/dyn_schedule.hpp): a library schedule and its label.
+using AnySchedule = app::DynSchedule<double>;
 
 // ------------------------------------------------------------------ problems and checks
 enum class Group { reference, uniform, absorbing, roulette, md4 };
@@ -192,25 +174,27 @@ std::string start_desc(const Problem& p) {
 
 // ------------------------------------------------------------------ problem set
 std::vector<AnySchedule> schedules_for(Group g, double p_m) {
+  using D = AnySchedule;
   switch (g) {
     case Group::uniform:
-      return {wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(MdlmLinearSigmaSchedule<double>(1e-3, 7.0), "S-LINSIG-MDLM(1e-3,7)")};
+      return {D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(MdlmLinearSigmaSchedule<double>(1e-3, 7.0), "S-LINSIG-MDLM(1e-3,7)")};
     case Group::absorbing:
-      return {wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
-              wrap(MdlmCosineSchedule<double>(), "S-COS-MDLM"),
-              wrap(LinearSchedule<double>(), "S-LIN-MD4")};
+      return {D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
+              D::wrap(MdlmCosineSchedule<double>(), "S-COS-MDLM"),
+              D::wrap(LinearSchedule<double>(), "S-LIN-MD4")};
     case Group::roulette:
-      return {wrap(RouletteLogLinearSchedule<double>(p_m), "S-LOGLIN-ROU"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)")};
+      return {D::wrap(RouletteLogLinearSchedule<double>(p_m), "S-LOGLIN-ROU"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)")};
     case Group::md4:
-      return {wrap(LinearSchedule<double>(), "S-LIN-MD4"), wrap(CosineSchedule<double>(), "S-COS-MD4"),
-              wrap(PolynomialSchedule<double>(2.0), "S-POLY-MD4(2)"),
-              wrap(PolynomialSchedule<double>(0.5), "S-POLY-MD4(0.5)"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN")};
+      return {D::wrap(LinearSchedule<double>(), "S-LIN-MD4"),
+              D::wrap(CosineSchedule<double>(), "S-COS-MD4"),
+              D::wrap(PolynomialSchedule<double>(2.0), "S-POLY-MD4(2)"),
+              D::wrap(PolynomialSchedule<double>(0.5), "S-POLY-MD4(0.5)"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN")};
     case Group::reference: break;
   }
   return {};
@@ -231,7 +215,7 @@ Problem reference_problem(int column) {
   p.length = kSpecL;
   p.p_m = column >= 2 ? kSpecRoulettePm : 1.0;
   p.states = ipow(column == 0 ? kSpecN : kSpecN + 1, kSpecL);
-  p.sched.name = "spec 7.1 (u range)";
+  p.sched = AnySchedule().with_label("spec 7.1 (u range)");
   p.t0 = p.t1 = std::nan("");
   p.u_min = kSpecUMin;
   p.u_max = kSpecUMax;
@@ -268,7 +252,7 @@ Problem random_problem(Group g, int k, const VerifyOptions& o) {
   p.sched = scheds[sched_pick % scheds.size()];
   const double eps = std::pow(10.0, -4.0 + 2.0 * u_eps);
   // MD4 schedules shift alpha into [eta, 1 - eta], so t0 = 0 is allowed; S-LOGLIN needs t0 > 0.
-  p.t0 = (g == Group::md4 && p.sched.name != "S-LOGLIN") ? 0.0 : eps;
+  p.t0 = (g == Group::md4 && p.sched.label() != "S-LOGLIN") ? 0.0 : eps;
   p.t1 = 1.0;
   p.u_min = p.sched.sigma_bar(p.t0);
   p.u_max = p.sched.sigma_bar(p.t1);
@@ -581,7 +565,7 @@ app::Table problems_table(const std::vector<Problem>& ps,
     const Problem& p = ps[i];
     const std::string trange = std::isnan(p.t0) ? "-" : fmt("[%.3g, %.3g]", p.t0, p.t1);
     std::vector<std::string> row{p.id, generator_desc(p), std::to_string(p.n),
-                                 std::to_string(p.length), std::to_string(p.states), p.sched.name,
+                                 std::to_string(p.length), std::to_string(p.states), p.sched.label(),
                                  trange, fmt("[%.4g, %.4g]", p.u_min, p.u_max), p.data_desc,
                                  denoiser_desc(p), start_desc(p)};
     if (seconds) row.push_back(fmt("%.2f", (*seconds)[i]));
