@@ -32,6 +32,14 @@ class DynSchedule {
     return d;
   }
 
+  /// The same schedule under another label (also on an empty DynSchedule: a label for a
+  /// problem given by its noise range rather than a schedule, as in `discdiff verify`).
+  DynSchedule with_label(std::string label) const {
+    DynSchedule d = *this;
+    d.label_ = std::move(label);
+    return d;
+  }
+
   bool valid() const { return impl_ != nullptr; }
   const std::string& label() const { return label_; }
   T alpha(T t) const { return impl_->alpha(t); }

@@ -15,7 +15,10 @@
 //           denoisers), plus every theorem check.
 // Monte Carlo: for every problem the estimators of bound/monte_carlo.hpp (J1, J2, J2 - J1; the
 // MD4 ELBO in continuous time and with T = 8 steps) are compared with the exact values
-// (--mc-sequences sequences drawn from p_0, 4 standard errors).
+// (--mc-sequences sequences drawn from p_0) by z = (estimate - exact) / SE; a row passes when
+// |z| <= c, with c the Bonferroni critical value over the run's Monte Carlo rows at
+// family-wise error rate --mc-alpha, from Student's t with (batches - 1) degrees of freedom
+// (bound/mc_threshold.hpp; docs/theory/verification.md).
 // Each check prints both sides, the gap and the tolerance; an identity fails when |gap| > tol, a
 // bound (lhs <= rhs) is violated when rhs - lhs < -tol. The exit code is 1 on any failure.
 #include <algorithm>
@@ -23,7 +26,6 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -40,6 +42,7 @@
 #include <discdiff/schedule/schedules.hpp>
 
 #include "command.hpp"
+#include "dyn_schedule.hpp"
 #include "report.hpp"
 
 namespace {
@@ -57,12 +60,17 @@ constexpr double kTolBound = 1e-8;      // numerical slack allowed on a bound
 // --tol-scale multiplies every tolerance (0 turns every identity with a rounding-level gap into a
 // failure: a way to exercise the failure path and the exit code).
 double g_tol_scale = 1.0;
+// --mc-bias-se plants a bias of this many standard errors in every Monte Carlo estimate (a test
+// that the z-tests catch an error of a few standard errors).
+double g_mc_bias_se = 0.0;
 
 struct VerifyOptions {
   std::uint64_t seed = 20240917;
   int problems = 20;
   int md4_problems = 25;
   std::int64_t mc_sequences = 4096;  // Monte Carlo checks: sequences per estimate (0: off)
+  double mc_alpha = 1e-3;            // family-wise error rate of the Monte Carlo z-tests
+  double mc_bias_se = 0.0;           // planted bias of every Monte Carlo estimate, in SE
   std::int64_t max_states = 1500;
   bool quick = false;
   std::string markdown;
@@ -76,26 +84,8 @@ struct VerifyOptions {
 };
 
 // ------------------------------------------------------------------ run-time schedule
-struct AnySchedule {
-  using value_type = double;
-  std::string name;
-  std::function<double(double)> sbar, sig, alph, oma, w;
-  double sigma_bar(double t) const { return sbar(t); }
-  double sigma(double t) const { return sig(t); }
-  double alpha(double t) const { return alph(t); }
-  double one_minus_alpha(double t) const { return oma(t); }
-  double elbo_weight(double t) const { return w(t); }
-};
-
-template <class S>
-AnySchedule wrap(const S& s, std::string label) {
-  return {std::move(label),
-          [s](double t) { return s.sigma_bar(t); },
-          [s](double t) { return s.sigma(t); },
-          [s](double t) { return s.alpha(t); },
-          [s](double t) { return s.one_minus_alpha(t); },
-          [s](double t) { return s.elbo_weight(t); }};
-}
+// The program's run-time schedule (apps/dyn_schedule.hpp): a library schedule and its label.
+using AnySchedule = app::DynSchedule<double>;
 
 // ------------------------------------------------------------------ problems and checks
 enum class Group { reference, uniform, absorbing, roulette, md4 };
@@ -134,14 +124,17 @@ struct Problem {
 };
 
 // identity: |lhs - rhs| <= tol; bound: lhs <= rhs + tol; statistical: a Monte Carlo estimate
-// (lhs) against the exact value (rhs), |lhs - rhs| <= tol = 4 standard errors; info: not a check.
+// (lhs) against the exact value (rhs), |lhs - rhs| <= tol = c SE with c the family-wise critical
+// value (set_mc_tolerances); info: not a check.
 enum class Kind { identity, bound, statistical, info };
 
 struct Check {
   std::string problem, family, name;
   Kind kind = Kind::identity;
   double lhs = 0, rhs = 0, tol = 0;
+  double se = 0, df = 0;  // statistical: standard error and its degrees of freedom (batches - 1)
   double gap() const { return kind == Kind::bound ? rhs - lhs : lhs - rhs; }
+  double z() const { return gap() / se; }
   bool pass() const {
     if (kind == Kind::info) return true;
     if (!std::isfinite(lhs) || !std::isfinite(rhs)) return false;
@@ -149,8 +142,8 @@ struct Check {
   }
   std::string status() const {
     if (kind == Kind::info) return "info";
-    if (pass()) return "ok";
-    return kind == Kind::bound ? "VIOLATED" : "FAIL";
+    const std::string s = pass() ? "ok" : kind == Kind::bound ? "VIOLATED" : "FAIL";
+    return kind == Kind::statistical ? s + fmt(" (z %+.2f)", z()) : s;
   }
 };
 
@@ -192,25 +185,27 @@ std::string start_desc(const Problem& p) {
 
 // ------------------------------------------------------------------ problem set
 std::vector<AnySchedule> schedules_for(Group g, double p_m) {
+  using D = AnySchedule;
   switch (g) {
     case Group::uniform:
-      return {wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(MdlmLinearSigmaSchedule<double>(1e-3, 7.0), "S-LINSIG-MDLM(1e-3,7)")};
+      return {D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(MdlmLinearSigmaSchedule<double>(1e-3, 7.0), "S-LINSIG-MDLM(1e-3,7)")};
     case Group::absorbing:
-      return {wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
-              wrap(MdlmCosineSchedule<double>(), "S-COS-MDLM"),
-              wrap(LinearSchedule<double>(), "S-LIN-MD4")};
+      return {D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)"),
+              D::wrap(MdlmCosineSchedule<double>(), "S-COS-MDLM"),
+              D::wrap(LinearSchedule<double>(), "S-LIN-MD4")};
     case Group::roulette:
-      return {wrap(RouletteLogLinearSchedule<double>(p_m), "S-LOGLIN-ROU"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
-              wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)")};
+      return {D::wrap(RouletteLogLinearSchedule<double>(p_m), "S-LOGLIN-ROU"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN"),
+              D::wrap(GeometricSchedule<double>(1e-4, 20.0), "S-GEO(1e-4,20)")};
     case Group::md4:
-      return {wrap(LinearSchedule<double>(), "S-LIN-MD4"), wrap(CosineSchedule<double>(), "S-COS-MD4"),
-              wrap(PolynomialSchedule<double>(2.0), "S-POLY-MD4(2)"),
-              wrap(PolynomialSchedule<double>(0.5), "S-POLY-MD4(0.5)"),
-              wrap(LogLinearSchedule<double>(), "S-LOGLIN")};
+      return {D::wrap(LinearSchedule<double>(), "S-LIN-MD4"),
+              D::wrap(CosineSchedule<double>(), "S-COS-MD4"),
+              D::wrap(PolynomialSchedule<double>(2.0), "S-POLY-MD4(2)"),
+              D::wrap(PolynomialSchedule<double>(0.5), "S-POLY-MD4(0.5)"),
+              D::wrap(LogLinearSchedule<double>(), "S-LOGLIN")};
     case Group::reference: break;
   }
   return {};
@@ -231,7 +226,7 @@ Problem reference_problem(int column) {
   p.length = kSpecL;
   p.p_m = column >= 2 ? kSpecRoulettePm : 1.0;
   p.states = ipow(column == 0 ? kSpecN : kSpecN + 1, kSpecL);
-  p.sched.name = "spec 7.1 (u range)";
+  p.sched = AnySchedule().with_label("spec 7.1 (u range)");
   p.t0 = p.t1 = std::nan("");
   p.u_min = kSpecUMin;
   p.u_max = kSpecUMax;
@@ -268,7 +263,7 @@ Problem random_problem(Group g, int k, const VerifyOptions& o) {
   p.sched = scheds[sched_pick % scheds.size()];
   const double eps = std::pow(10.0, -4.0 + 2.0 * u_eps);
   // MD4 schedules shift alpha into [eta, 1 - eta], so t0 = 0 is allowed; S-LOGLIN needs t0 > 0.
-  p.t0 = (g == Group::md4 && p.sched.name != "S-LOGLIN") ? 0.0 : eps;
+  p.t0 = (g == Group::md4 && p.sched.label() != "S-LOGLIN") ? 0.0 : eps;
   p.t1 = 1.0;
   p.u_min = p.sched.sigma_bar(p.t0);
   p.u_max = p.sched.sigma_bar(p.t1);
@@ -357,6 +352,23 @@ void add(std::vector<Check>& out, const Problem& p, Kind kind, std::string famil
   out.push_back(std::move(c));
 }
 
+// A Monte Carlo estimate against its exact value; its tolerance is set once every row of the run
+// is known (set_mc_tolerances).
+void add_mc(std::vector<Check>& out, const Problem& p, std::string family, std::string name,
+            const McEstimate& e, double exact) {
+  Check c;
+  c.problem = p.id;
+  c.family = std::move(family);
+  c.name = std::move(name);
+  c.kind = Kind::statistical;
+  c.lhs = e.mean + g_mc_bias_se * e.std_error;
+  c.rhs = exact;
+  c.se = e.std_error;
+  c.df = static_cast<double>(e.batches - 1);
+  c.tol = std::nan("");
+  out.push_back(std::move(c));
+}
+
 void theorem_checks(const Problem& p, const ExactBounds& r, double exit_closed_form,
                     std::vector<Check>& out) {
   add(out, p, Kind::identity, "Thm A", "Thm A: KL(p_eps||q_eps) = KL_T + I_SE - I_corr", r.kl_eps,
@@ -426,14 +438,10 @@ void mc_score_checks(const Problem& p, const Gen& gen, const ExactForward<Gen>& 
   so.seed = o.seed + 7919u * (p.index + 1);
   const ScoreBoundEstimate mc =
       estimate_score_bounds(gen, sched, ExactModel<Gen, Den>(fwd, den), x0, p.length, so);
-  add(out, p, Kind::statistical, "MC J1", "MC: J1 (q_T = ref) = exact, 4 SE", mc.j1.mean, j1,
-      4.0 * mc.j1.std_error);
-  add(out, p, Kind::statistical, "MC J2", "MC: J2 = J1hat + EH (q_T = ref) = exact, 4 SE",
-      mc.j2.mean, j2, 4.0 * mc.j2.std_error);
-  add(out, p, Kind::statistical, "MC J2 direct", "MC: J2hat direct (q_T = ref) = exact, 4 SE",
-      mc.j2_direct.mean, j2, 4.0 * mc.j2_direct.std_error);
-  add(out, p, Kind::statistical, "MC J2 - J1", "MC: J2 - J1 = EH, 4 SE", mc.gap.mean, r.eh_eps,
-      4.0 * mc.gap.std_error);
+  add_mc(out, p, "MC J1", "MC: J1 (q_T = ref) = exact", mc.j1, j1);
+  add_mc(out, p, "MC J2", "MC: J2 = J1hat + EH (q_T = ref) = exact", mc.j2, j2);
+  add_mc(out, p, "MC J2 direct", "MC: J2hat direct (q_T = ref) = exact", mc.j2_direct, j2);
+  add_mc(out, p, "MC J2 - J1", "MC: J2 - J1 = EH", mc.gap, r.eh_eps);
   add(out, p, Kind::info, "MC SE(J1)/SE(J2 direct) (info)", "info: SE of MC J1 vs SE of direct J2",
       mc.j1.std_error, mc.j2_direct.std_error, 0.0);
 }
@@ -520,13 +528,12 @@ void run_md4(const Problem& p, const VerifyOptions& o, std::vector<Check>& out) 
       mo.seed = o.seed + 7919u * (p.index + 1);
       using Model = ExactModel<AbsorbingGenerator<double>, Den>;
       const Md4ElboEstimate mc = estimate_md4_elbo(gen, p.sched, Model(fwd, den), x0, p.length, mo);
-      add(out, p, Kind::statistical, "MC MD4 L_inf", "MC: MD4 L_inf = exact, 4 SE", mc.elbo.mean,
-          c.total, 4.0 * mc.elbo.std_error);
+      add_mc(out, p, "MC MD4 L_inf", "MC: MD4 L_inf = exact", mc.elbo, c.total);
       if (!std::isnan(l_mc_steps)) {
         mo.steps = kMcMd4Steps;
         const Md4ElboEstimate md = estimate_md4_elbo(gen, p.sched, Model(fwd, den), x0, p.length, mo);
-        add(out, p, Kind::statistical, "MC MD4 L_T", fmt("MC: MD4 L_%d = exact, 4 SE", kMcMd4Steps),
-            md.elbo.mean, l_mc_steps, 4.0 * md.elbo.std_error);
+        add_mc(out, p, "MC MD4 L_T", fmt("MC: MD4 L_%d = exact", kMcMd4Steps), md.elbo,
+               l_mc_steps);
       }
     }
     return 0;
@@ -581,7 +588,7 @@ app::Table problems_table(const std::vector<Problem>& ps,
     const Problem& p = ps[i];
     const std::string trange = std::isnan(p.t0) ? "-" : fmt("[%.3g, %.3g]", p.t0, p.t1);
     std::vector<std::string> row{p.id, generator_desc(p), std::to_string(p.n),
-                                 std::to_string(p.length), std::to_string(p.states), p.sched.name,
+                                 std::to_string(p.length), std::to_string(p.states), p.sched.label(),
                                  trange, fmt("[%.4g, %.4g]", p.u_min, p.u_max), p.data_desc,
                                  denoiser_desc(p), start_desc(p)};
     if (seconds) row.push_back(fmt("%.2f", (*seconds)[i]));
@@ -632,13 +639,63 @@ app::Table summary_table(const std::vector<Check>& cs) {
     const Agg& a = agg[f];
     const char* kind = a.kind == Kind::identity      ? "identity"
                        : a.kind == Kind::bound       ? "bound (slack)"
-                       : a.kind == Kind::statistical ? "Monte Carlo (4 SE)"
+                       : a.kind == Kind::statistical ? "Monte Carlo (z-test)"
                                                      : "info";
     const std::string nan_note = a.nan ? fmt(" (%d NaN)", a.nan) : std::string();
     t.add({f, kind, std::to_string(a.n), a.kind == Kind::info ? "-" : std::to_string(a.failed),
            fmt("%.2e", a.worst) + nan_note, fmt("[%.3e, %.3e]", a.lo, a.hi)});
   }
   return t;
+}
+
+// The Monte Carlo rows as one family of z-tests (bound/mc_threshold.hpp): each row's tolerance is
+// c SE, c = t_{df}^{-1}(1 - alpha / (2 m)) over the m rows of the run (Bonferroni, family-wise
+// error rate alpha), df = batches - 1 of the row's cluster standard error.
+struct McFamily {
+  std::int64_t rows = 0;
+  int failed = 0;
+  double alpha = 0, df_lo = 0, df_hi = 0, c_lo = 0, c_hi = 0;
+  double worst_z = 0;  // the z of largest |z| (NaN when a z is NaN)
+  std::string worst;   // its row
+};
+
+McFamily set_mc_tolerances(std::vector<Check>& cs, double alpha) {
+  McFamily f;
+  f.alpha = alpha;
+  for (const auto& c : cs) f.rows += c.kind == Kind::statistical ? 1 : 0;
+  bool first = true;
+  for (auto& c : cs) {
+    if (c.kind != Kind::statistical) continue;
+    const double crit =
+        c.df >= 1.0 ? family_wise_critical_value(alpha, f.rows, c.df) : std::nan("");
+    c.tol = crit * c.se * g_tol_scale;
+    if (first || c.df < f.df_lo) f.df_lo = c.df;
+    if (first || c.df > f.df_hi) f.df_hi = c.df;
+    if (first || crit < f.c_lo) f.c_lo = crit;
+    if (first || crit > f.c_hi) f.c_hi = crit;
+    first = false;
+    const double z = c.z();
+    if (!std::isnan(f.worst_z) && (std::isnan(z) || std::abs(z) > std::abs(f.worst_z))) {
+      f.worst_z = z;
+      f.worst = c.problem + " " + c.name;
+    }
+    if (!c.pass()) ++f.failed;
+  }
+  return f;
+}
+
+std::string mc_family_desc(const McFamily& f) {
+  if (f.rows == 0) return "Monte Carlo z-tests: none (--mc-sequences 0).";
+  std::string s = fmt("Monte Carlo z-tests: %lld rows, z = (estimate - exact) / SE; family-wise error "
+                      "rate %g (Bonferroni: two-sided level %.3g per row), Student t with ",
+                      static_cast<long long>(f.rows), f.alpha, f.alpha / static_cast<double>(f.rows));
+  s += f.df_lo == f.df_hi ? fmt("%g df (batches - 1) -> a row passes when |z| <= %.3f", f.df_lo, f.c_lo)
+                          : fmt("%g-%g df (batches - 1) -> a row passes when |z| <= %.3f-%.3f",
+                                f.df_lo, f.df_hi, f.c_lo, f.c_hi);
+  if (g_tol_scale != 1.0) s += fmt(" (x --tol-scale %g)", g_tol_scale);
+  if (g_mc_bias_se != 0.0) s += fmt("; planted bias %g SE (--mc-bias-se)", g_mc_bias_se);
+  s += fmt("; largest |z|: z = %+.2f (%s); %d failed.", f.worst_z, f.worst.c_str(), f.failed);
+  return s;
 }
 
 std::string canonical_command(const VerifyOptions& o) {
@@ -649,6 +706,8 @@ std::string canonical_command(const VerifyOptions& o) {
   s += " --md4-problems " + std::to_string(o.md4_problems);
   s += " --max-states " + std::to_string(o.max_states);
   s += " --mc-sequences " + std::to_string(o.mc_sequences);
+  if (o.mc_sequences > 0) s += fmt(" --mc-alpha %g", o.mc_alpha);
+  if (o.mc_bias_se != 0.0) s += fmt(" --mc-bias-se %g", o.mc_bias_se);
   s += " --method " + o.method;
   if (o.method == "grid") s += " --grid-intervals " + std::to_string(o.grid_intervals);
   else s += fmt(" --rtol %g --quad-tol %g", o.rtol, o.quad_tol);
@@ -657,7 +716,7 @@ std::string canonical_command(const VerifyOptions& o) {
 }
 
 void write_markdown(const std::string& path, const VerifyOptions& o, const std::vector<Problem>& ps,
-                    const std::vector<Check>& cs, int failures) {
+                    const std::vector<Check>& cs, int failures, const McFamily& mc) {
   std::ofstream f(path);
   if (!f) throw std::runtime_error("cannot open --markdown file '" + path + "' for writing");
   f << "# Theorem verification by exact enumeration\n\n"
@@ -670,8 +729,13 @@ void write_markdown(const std::string& path, const VerifyOptions& o, const std::
     << "`gap` is lhs - rhs for an identity and the slack rhs - lhs for a bound `lhs <= rhs`, and\n"
     << "`tol` is the tolerance (|gap| <= tol for an identity, gap >= -tol for a bound). `MC` rows\n"
     << "compare a Monte Carlo estimate (lhs; bound/monte_carlo.hpp, antithetic time lattice, batches\n"
-    << "of 64, " << o.mc_sequences << " sequences x_0 ~ p_0) with the exact value (rhs); their tol is 4 standard\n"
-    << "errors. `info` rows are observations, not checks. All values are in nats per sequence.\n"
+    << "of 64, " << o.mc_sequences << " sequences x_0 ~ p_0) with the exact value (rhs) by\n"
+    << "z = (lhs - rhs) / SE, printed in the status; their tol is c SE, with c the Bonferroni\n"
+    << "critical value that keeps the probability of any Monte Carlo row of the run failing by\n"
+    << "chance below the family-wise error rate `--mc-alpha`, from Student's t with (batches - 1)\n"
+    << "degrees of freedom (the SE is estimated from the batch sums; `../math/bounds.md`, \"The\n"
+    << "Monte Carlo z-tests\"; calibration over seeds in `verification_seeds.md`).\n"
+    << "`info` rows are observations, not checks. All values are in nats per sequence.\n"
     << "Other seeds and larger problem sets: `verification_seeds.md`.\n\n"
     << "Tolerances: printed 7.2 values " << fmt("%.0e", kTolTable) << "; Theorem A, Theorem C and the exit identities "
     << fmt("%.0e", kTolIdentity) << "; J2 = J1 + EH and the MD4 ELBO = J1 + L_recon " << fmt("%.0e", kTolJ1J2)
@@ -689,7 +753,7 @@ void write_markdown(const std::string& path, const VerifyOptions& o, const std::
     << "for uniform, pi_alpha for absorbing and roulette) instead of the problem's q_T.\n\n";
   const int n_checks = static_cast<int>(std::count_if(cs.begin(), cs.end(), [](const Check& c) { return c.kind != Kind::info; }));
   f << "## Summary\n\n" << ps.size() << " problems, " << n_checks << " checks, " << failures
-    << " failed.\n\n";
+    << " failed.\n\n" << mc_family_desc(mc) << "\n\n";
   summary_table(cs).markdown(f);
   f << "\n## Problems\n\n";
   problems_table(ps).markdown(f);
@@ -707,6 +771,7 @@ int run_verify(VerifyOptions o, bool problems_given, bool md4_given, bool states
     throw std::invalid_argument("--grid-intervals = " + std::to_string(o.grid_intervals) +
                                 " (must be even and >= 2)");
   g_tol_scale = o.tol_scale;
+  g_mc_bias_se = o.mc_bias_se;
   const auto t_start = std::chrono::steady_clock::now();
   const std::vector<Problem> ps = problem_set(o);
   std::vector<Outcome> res(ps.size());
@@ -731,6 +796,7 @@ int run_verify(VerifyOptions o, bool problems_given, bool md4_given, bool states
     }
     for (const auto& c : res[i].checks) cs.push_back(c);
   }
+  const McFamily mc = set_mc_tolerances(cs, o.mc_alpha);
   for (const auto& c : cs) failures += c.pass() ? 0 : 1;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -746,6 +812,7 @@ int run_verify(VerifyOptions o, bool problems_given, bool md4_given, bool states
     os << "\n";
   }
   summary_table(cs).print(os);
+  os << "\n" << mc_family_desc(mc) << "\n";
   double slowest = 0;
   std::string slowest_id;
   for (std::size_t i = 0; i < ps.size(); ++i)
@@ -757,7 +824,7 @@ int run_verify(VerifyOptions o, bool problems_given, bool md4_given, bool states
   os << "\n" << ps.size() << " problems, " << n_checks << " checks, " << failures << " failed; "
      << fmt("%.1f s (slowest problem %s: %.2f s)", seconds, slowest_id.c_str(), slowest) << "\n";
   if (!o.markdown.empty()) {
-    write_markdown(o.markdown, o, ps, cs, failures);
+    write_markdown(o.markdown, o, ps, cs, failures, mc);
     os << "markdown written to " << o.markdown << "\n";
   }
   if (failures) {
@@ -790,6 +857,17 @@ const discdiff::app::RegisterCommand registration{discdiff::app::Command{
       sub.add_option("--mc-sequences", o->mc_sequences,
                      "Sequences per Monte Carlo estimate (J1, J2, MD4 ELBO vs exact); 0 disables")
           ->check(CLI::Range(std::int64_t(0), std::int64_t(100000000)))
+          ->capture_default_str();
+      sub.add_option("--mc-alpha", o->mc_alpha,
+                     "Family-wise error rate of the Monte Carlo z-tests: the probability that any "
+                     "Monte Carlo row of the run fails by chance (Bonferroni over the rows, "
+                     "Student t for the batch standard error)")
+          ->check(CLI::Range(1e-12, 0.5))
+          ->capture_default_str();
+      sub.add_option("--mc-bias-se", o->mc_bias_se,
+                     "Plant a bias of this many standard errors in every Monte Carlo estimate "
+                     "(checks that the z-tests catch an error of a few SE)")
+          ->check(CLI::Range(-1e6, 1e6))
           ->capture_default_str();
       sub.add_flag("--quick", o->quick,
                    "Small problem set (3 per generator, 2 MD4, max 200 states) for CI; explicit "

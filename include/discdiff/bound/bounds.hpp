@@ -8,9 +8,12 @@
 //   exact.hpp            exact enumeration for small N and L: marginals, posteriors, the learned
 //                        reverse CTMC, Theorems A, B, C, J1, J2, the MD4 ELBO and exact NLL
 //                        (host only; needs Boost.Math)
+//   mc_threshold.hpp     the family-wise (Bonferroni, Student t) critical value of a set of
+//                        Monte Carlo z-tests against exact values (host only; Boost.Math)
 #pragma once
 
 #include "exact.hpp"
+#include "mc_threshold.hpp"
 #include "monte_carlo.hpp"
 #include "reference_terms.hpp"
 #include "time_sampling.hpp"
