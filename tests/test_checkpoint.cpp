@@ -703,13 +703,13 @@ TEST_CASE("checkpoint: wrong metadata is rejected") {
     with("cfg.objective", "foo");
     expect_load_error(bad, {"invalid stored configuration", "--objective = foo"});
     with("cfg.lr", "abc");
-    expect_load_error(bad, {"invalid stored configuration", "'cfg.lr' = 'abc'"});
+    expect_load_error(bad, {"invalid stored configuration", "'cfg.lr'", "--lr = abc"});
     with("cfg.lr", "-1");
     expect_load_error(bad, {"invalid stored configuration", "--lr = -1"});
     with("cfg.generator", "uniform");
     expect_load_error(bad, {"invalid stored configuration", "md4 needs the absorbing generator"});
     with("cfg.n_layer", "1.5");
-    expect_load_error(bad, {"invalid stored configuration", "'cfg.n_layer' = '1.5'"});
+    expect_load_error(bad, {"invalid stored configuration", "'cfg.n_layer'", "--n-layer = 1.5"});
   }
   SUBCASE("tokenizer") {
     with("tokenizer", "chars:zz");
