@@ -5,6 +5,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,14 @@ int main(int argc, char** argv) {
   for (CLI::App* sub : app.get_subcommands()) {
     try {
       return actions.at(sub)();
+    } catch (const std::bad_alloc&) {
+      // An allocation beyond the up-front estimate (apps/memory_check.hpp) failed: the files a
+      // command writes are atomic, so what was there before is intact.
+      std::cerr << "discdiff " << sub->get_name()
+                << ": error: out of memory (an allocation failed): this run needs more memory than "
+                   "the process may use (see MemAvailable, the cgroup limit and `ulimit -v`); "
+                   "lower --batch or --seq-len, or use a smaller network\n";
+      return 2;
     } catch (const std::exception& e) {
       std::cerr << "discdiff " << sub->get_name() << ": error: " << e.what() << "\n";
       return 2;
