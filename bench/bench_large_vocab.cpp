@@ -10,7 +10,8 @@
 //    [--n-layer n] [--vocab N]: per objective the median train_step time, and from a profiled
 //    replica of the step the share of the loss kernel (batch_loss minus the network forward),
 //    of the output head (its GEMMs, forward and backward), of the rest of forward/backward and
-//    of clipping + AdamW + EMA; then the CEDD/SEDD step-time ratio.
+//    of clipping + AdamW + EMA; then the CEDD/SEDD step-time ratio. The objectives' steps are
+//    interleaved (one step of each per round) so that load changes hit them alike.
 //  * --memory OBJECTIVE [--only train|eval|sample] [same sizes]: 2 training steps, one evaluation of the headline bound on
 //    2 batches, one sampling run (8 steps), printing the peak RSS (getrusage) after each and
 //    the sizes it should be made of: B L V floats for the logits and as many for their
@@ -27,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -119,7 +121,7 @@ double median(std::vector<double> v) {
 struct Phases {
   double fwd = 0, loss = 0, bwd = 0, head = 0, opt = 0, total = 0;
 };
-Phases profiled_step(Bench& b) {
+Phases profiled_step(Bench& b, nn::StepProfile* sum = nullptr) {
   Net& net = *b.s.net;
   nn::StepProfile prof;
   net.set_profile(&prof);
@@ -145,6 +147,11 @@ Phases profiled_step(Bench& b) {
   if (b.s.ema) b.s.ema->update(net.backend(), net.params().data());
   const double t3 = now_s();
   net.set_profile(nullptr);
+  if (sum)
+    for (int k = 0; k < nn::StepProfile::num_phases; ++k) {
+      sum->fwd[k] += prof.fwd[k];
+      sum->bwd[k] += prof.bwd[k];
+    }
   Phases ph;
   for (int k = 0; k < nn::StepProfile::num_phases; ++k) ph.fwd += prof.fwd[k];
   ph.loss = (t1 - t0) - ph.fwd;
@@ -160,40 +167,63 @@ int run_plain(const std::vector<std::string>& objectives, const Sizes& z, int st
               "OMP threads %s\n",
               z.vocab, z.n_layer, z.d_model, z.n_head, z.cond_dim, z.seq_len, z.batch,
               std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "default");
-  double cedd = 0, sedd = 0;
+  // All objectives live side by side and their steps are interleaved (round r: one step of
+  // each), so that a change of the machine's load hits them alike; medians over the rounds.
+  std::vector<std::unique_ptr<Bench>> bs;
   for (const auto& obj : objectives) {
-    Bench b(obj, z);
-    b.train_once();  // warm-up: allocations, first touch
-    std::vector<double> t;
-    for (int i = 0; i < steps; ++i) {
+    bs.push_back(std::make_unique<Bench>(obj, z));
+    bs.back()->train_once();  // warm-up: allocations, first touch
+  }
+  const std::size_t n = bs.size();
+  std::vector<std::vector<double>> t(n);
+  std::vector<std::vector<Phases>> ph(n);
+  std::vector<nn::StepProfile> prof_sum(n);
+  for (int r = 0; r < steps; ++r)
+    for (std::size_t i = 0; i < n; ++i) {
       const double t0 = now_s();
-      b.train_once();
-      t.push_back(now_s() - t0);
+      bs[i]->train_once();
+      t[i].push_back(now_s() - t0);
+      ph[i].push_back(profiled_step(*bs[i], &prof_sum[i]));
     }
-    const double step_ms = 1e3 * median(t);
-    std::vector<Phases> ph;
-    for (int i = 0; i < steps; ++i) ph.push_back(profiled_step(b));
+  double cedd = 0, sedd = 0;
+  std::vector<double> ratio;  // per round: CEDD step / SEDD step
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string& obj = objectives[i];
+    const double step_ms = 1e3 * median(t[i]);
     auto med = [&](double Phases::*m) {
       std::vector<double> v;
-      for (const auto& x : ph) v.push_back(x.*m);
+      for (const auto& x : ph[i]) v.push_back(x.*m);
       return 1e3 * median(v);
     };
     const double tot = med(&Phases::total);
+    const double rest = med(&Phases::fwd) + med(&Phases::bwd) - med(&Phases::head);
     std::printf("%-5s V_out %d  params %zu  train_step %.1f ms (median of %d)  | profiled step "
                 "%.1f ms: loss %.1f ms (%.1f%%), output head %.1f ms (%.1f%%), rest of fwd+bwd "
                 "%.1f ms (%.1f%%), clip+AdamW+EMA %.1f ms (%.1f%%)\n",
-                obj.c_str(), b.s.net->config().vocab_out, b.s.net->num_params(), step_ms, steps, tot,
-                med(&Phases::loss), 100 * med(&Phases::loss) / tot, med(&Phases::head),
-                100 * med(&Phases::head) / tot,
-                med(&Phases::fwd) + med(&Phases::bwd) - med(&Phases::head),
-                100 * (med(&Phases::fwd) + med(&Phases::bwd) - med(&Phases::head)) / tot,
-                med(&Phases::opt), 100 * med(&Phases::opt) / tot);
+                obj.c_str(), bs[i]->s.net->config().vocab_out, bs[i]->s.net->num_params(), step_ms,
+                steps, tot, med(&Phases::loss), 100 * med(&Phases::loss) / tot, med(&Phases::head),
+                100 * med(&Phases::head) / tot, rest, 100 * rest / tot, med(&Phases::opt),
+                100 * med(&Phases::opt) / tot);
+    std::printf("      network phases, ms per step (forward / backward):");
+    for (int k = 0; k < nn::StepProfile::num_phases; ++k)
+      if (prof_sum[i].fwd[k] + prof_sum[i].bwd[k] > 0.005 * steps)
+        std::printf(" %s %.0f/%.0f;", nn::StepProfile::name(k), 1e3 * prof_sum[i].fwd[k] / steps,
+                    1e3 * prof_sum[i].bwd[k] / steps);
+    std::printf("\n");
     if (obj == "cedd") cedd = step_ms;
     if (obj == "sedd") sedd = step_ms;
   }
-  if (cedd > 0 && sedd > 0)
-    std::printf("CEDD / SEDD step time: %.3f (CEDD %.1f%% faster)\n", cedd / sedd,
-                100 * (1 - cedd / sedd));
+  std::size_t ic = n, is = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (objectives[i] == "cedd") ic = i;
+    if (objectives[i] == "sedd") is = i;
+  }
+  if (ic < n && is < n) {
+    for (int r = 0; r < steps; ++r) ratio.push_back(t[ic][std::size_t(r)] / t[is][std::size_t(r)]);
+    std::printf("CEDD / SEDD step time: %.3f from the medians, %.3f median of the %d per-round "
+                "ratios (CEDD %.1f%% faster)\n",
+                cedd / sedd, median(ratio), steps, 100 * (1 - median(ratio)));
+  }
   return 0;
 }
 
