@@ -1,8 +1,11 @@
 // apps/checkpoint.hpp: training checkpoints as safetensors files (io/safetensors.hpp).
 //
-// Tensors (float32, 1-D over the flat parameter slab of nn::ParamLayout):
-//   params, adam.m, adam.v            the network and AdamW's moments
-//   ema                               the EMA of the parameters (absent with --ema 0)
+// Tensors (float32; nn/state_dict.hpp, docs/nn.md "Upstream names and formats"):
+//   <name>                            the network, one tensor per parameter under the names of the
+//                                     PyTorch DDiT of SEDD/MDLM (vocab_embed.embedding,
+//                                     blocks.0.attn_qkv.weight, ...) with discdiff's shapes
+//   adam.m.<name>, adam.v.<name>      AdamW's moments, named like the parameters
+//   ema.<name>                        the EMA of the parameters (absent with --ema 0)
 //   w_raw, w_adam.m, w_adam.v         genmd4: the masking-schedule parameters and their moments
 // Metadata (string -> string):
 //   format = discdiff-checkpoint, format_version = 1
@@ -14,6 +17,12 @@
 //   cfg.<option>                      every RunConfig field
 //   model.<field>                     nn::ModelConfig::to_vector() fields (checked on load)
 //   data.*                            what the data was (description, entropy rate if synthetic)
+// Checkpoints written before the named layout (one flat 1-D tensor each: params, adam.m, adam.v,
+// ema, laid out as nn::ParamLayout) still load: the flat layout is recognised by its `params`
+// tensor.
+// `safetensors.torch.load_file` gives a PyTorch state dict; the network alone is the entries
+// whose names do not start with "adam.", "ema." or "w_" (`discdiff export` writes exactly that,
+// plus what SEDD's or MDLM's classes need).
 // Writes are atomic (temporary file + fsync + rename): an interrupted write, even kill -9,
 // leaves the previous checkpoint intact. Loading checks everything and throws with the path and
 // the reason: a truncated or corrupted file, an unknown format, wrong tensor shapes or dtypes, a
@@ -25,12 +34,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <discdiff/data/data.hpp>
 #include <discdiff/io/safetensors.hpp>
+#include <discdiff/nn/state_dict.hpp>
 
 #include "diffusion.hpp"
 #include "run_config.hpp"
@@ -78,10 +89,16 @@ inline void save_checkpoint(const std::string& path, const RunConfig& cfg,
   for (const auto& kv : extra_meta) w.set_metadata(kv.first, kv.second);
   const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
   // The network's tensors live in the backend's memory: explicit copies to the host.
-  w.add<float>("params", {P}, s.net->params_host().data());
-  w.add<float>("adam.m", {P}, to_host_vector(s.opt->first_moment()).data());
-  w.add<float>("adam.v", {P}, to_host_vector(s.opt->second_moment()).data());
-  if (s.ema) w.add<float>("ema", {P}, to_host_vector(s.ema->shadow()).data());
+  (void)P;
+  const nn::ModelConfig& mc = s.net->config();
+  nn::StateDictOptions so;
+  nn::add_state_dict(w, mc, s.net->params_host().data(), so);
+  so.prefix = "adam.m.";
+  nn::add_state_dict(w, mc, to_host_vector(s.opt->first_moment()).data(), so);
+  so.prefix = "adam.v.";
+  nn::add_state_dict(w, mc, to_host_vector(s.opt->second_moment()).data(), so);
+  so.prefix = "ema.";
+  if (s.ema) nn::add_state_dict(w, mc, to_host_vector(s.ema->shadow()).data(), so);
   if (!s.w_raw.empty()) {
     const std::int64_t n = static_cast<std::int64_t>(s.w_raw.size());
     w.add<float>("w_raw", {n}, s.w_raw.data());
@@ -114,6 +131,34 @@ inline std::vector<float> read_finite(const io::SafetensorsFile& f, const std::s
       throw io::FormatError(path + ": tensor '" + name + "' holds " +
                             (std::isfinite(v[i]) ? "a negative value" : "a non-finite value") +
                             " at index " + std::to_string(i));
+  return v;
+}
+
+/// A slab stored in the checkpoint: the named tensors `prefix` + torch name (the named layout),
+/// or the flat 1-D tensor `flat` (the layout before it). Every value must be finite (and >= 0
+/// when `nonnegative`); errors name the tensor and the index within it.
+inline std::vector<float> read_slab(const io::SafetensorsFile& f, const std::string& path,
+                                    const nn::ModelConfig& mc, bool flat_layout,
+                                    const std::string& prefix, const std::string& flat,
+                                    std::vector<std::string>& expected, bool nonnegative = false) {
+  const nn::ParamLayout lay(mc);
+  if (flat_layout) {
+    expected.push_back(flat);
+    return read_finite(f, path, flat, std::int64_t(lay.total), nonnegative);
+  }
+  nn::StateDictOptions so;
+  so.prefix = prefix;
+  std::set<std::string> used;
+  std::vector<float> v = nn::read_state_dict(f, mc, so, false, &used);
+  expected.insert(expected.end(), used.begin(), used.end());
+  for (const auto& t : lay.tensors)
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const float x = v[t.offset + i];
+      if (!std::isfinite(x) || (nonnegative && x < 0))
+        throw io::FormatError(path + ": tensor '" + prefix + t.torch_name + "' holds " +
+                              (std::isfinite(x) ? "a negative value" : "a non-finite value") +
+                              " at index " + std::to_string(i));
+    }
   return v;
 }
 
@@ -171,7 +216,8 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   using detail_app::read_finite;
   using detail_app::require_meta;
   const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
-  std::vector<std::string> expected = {"params", "adam.m", "adam.v"};
+  std::vector<std::string> expected;
+  const bool flat = f.has("params");  // the layout before named tensors
   s.step = meta_int(f, path, "step");
   s.tokens = meta_int(f, path, "tokens");
   require_meta(f, path, "rng.step", s.step, "the step");
@@ -179,16 +225,21 @@ inline Checkpoint load_checkpoint(const std::string& path) {
     throw io::FormatError(path + ": metadata 'rng.seed' = '" + f.metadata_value("rng.seed") +
                           "' differs from cfg.seed = " + std::to_string(ck.cfg.seed));
   require_meta(f, path, "adam_steps", s.step, "the step");
-  s.net->set_params(read_finite(f, path, "params", P));
-  s.opt->restore(read_finite(f, path, "adam.m", P), read_finite(f, path, "adam.v", P, true),
-                 long(s.step));
+  (void)P;
+  using detail_app::read_slab;
+  s.net->set_params(read_slab(f, path, mc, flat, "", "params", expected));
+  {
+    std::vector<float> m = read_slab(f, path, mc, flat, "adam.m.", "adam.m", expected);
+    s.opt->restore(m, read_slab(f, path, mc, flat, "adam.v.", "adam.v", expected, true),
+                   long(s.step));
+  }
   if (s.ema) {
-    if (!f.has("ema"))
-      throw io::FormatError(path + ": tensor 'ema' is missing (the run has --ema " +
+    const std::string probe = flat ? std::string("ema") : "ema." + nn::ParamLayout(mc).tensors[0].torch_name;
+    if (!f.has(probe))
+      throw io::FormatError(path + ": tensor '" + probe + "' is missing (the run has --ema " +
                             std::to_string(ck.cfg.ema) + ")");
     require_meta(f, path, "ema_updates", s.step, "the step");
-    s.ema->restore(read_finite(f, path, "ema", P), long(s.step));
-    expected.push_back("ema");
+    s.ema->restore(read_slab(f, path, mc, flat, "ema.", "ema", expected), long(s.step));
   }
   if (p.per_token_noise()) {
     const std::int64_t n = p.num_regular();

@@ -7,8 +7,9 @@
 #   scripts/install-deps.sh            # install what is missing
 #   scripts/install-deps.sh --check    # only report; exit 1 if something is missing
 #   scripts/install-deps.sh --list     # print the package list and exit
-#   scripts/install-deps.sh --bench    # also the benchmark-only packages (PyTorch
-#                                      # reference for bench/compare_torch: python3-torch,
+#   scripts/install-deps.sh --bench    # also the optional packages (PyTorch
+#                                      # reference for bench/compare_torch and the interop
+#                                      # test app.interop_torch: python3-torch,
 #                                      # python3-numpy); `make bench` passes it
 #
 # OpenMP: g++'s -fopenmp uses GCC's libgomp (libgomp1, a dependency of g++), so no

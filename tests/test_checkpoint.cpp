@@ -31,6 +31,7 @@
 #include <discdiff/core/random.hpp>
 #include <discdiff/data/data.hpp>
 #include <discdiff/io/safetensors.hpp>
+#include <discdiff/nn/layout.hpp>
 
 #include "checkpoint.hpp"
 #include "corpus_loader.hpp"
@@ -313,14 +314,42 @@ struct Saved {
   std::string path;
   std::string bytes;
 
-  Saved(const TempDir& dir, const app::RunConfig& c) : cfg(c) {
+  /// flat: the file is rewritten in the layout before named tensors (one flat 1-D tensor each:
+  /// params, adam.m, adam.v, ema), which must still load.
+  Saved(const TempDir& dir, const app::RunConfig& c, bool flat = false) : cfg(c) {
     p = std::make_unique<app::Problem>(cfg, tok.num_regular());
     s = app::TrainState::fresh(*p);
     for (std::int64_t k = 1; k <= 2; ++k) do_step(*p, s, tokens, k);
     s.elapsed_s = 0.1 + 0.2;  // 17 significant digits needed
     path = dir.file("checkpoint.safetensors");
     app::save_checkpoint(path, cfg, tok, s, {{"data.description", "checkpoint unit test"}});
+    if (flat) to_flat_layout(path, p->model_config());
     bytes = read_bytes(path);
+  }
+  /// Rewrites a named-layout checkpoint in the flat layout: for each prefix ("", "adam.m.",
+  /// "adam.v.", "ema."), the tensors in slab order joined into one 1-D tensor.
+  static void to_flat_layout(const std::string& file, const nn::ModelConfig& mc) {
+    Contents c = read_contents(file), out;
+    out.meta = c.meta;
+    const nn::ParamLayout lay(mc);
+    const std::pair<const char*, const char*> groups[] = {
+        {"", "params"}, {"adam.m.", "adam.m"}, {"adam.v.", "adam.v"}, {"ema.", "ema"}};
+    for (const auto& g : groups) {
+      std::vector<float> flat;
+      bool any = false;
+      for (const auto& t : lay.tensors)
+        for (const auto& ct : c.tensors)
+          if (ct.name == g.first + t.torch_name) {
+            flat.insert(flat.end(), ct.data.begin(), ct.data.end());
+            any = true;
+          }
+      if (!any) continue;
+      REQUIRE(flat.size() == lay.total);
+      out.tensors.push_back({g.second, {std::int64_t(flat.size())}, flat});
+    }
+    for (const auto& ct : c.tensors)
+      if (ct.name.rfind("w_", 0) == 0) out.tensors.push_back(ct);
+    write_contents(out, file);
   }
   std::int64_t P() const { return static_cast<std::int64_t>(s.net->num_params()); }
   /// The saved file rewritten with `edit` applied to its contents, at `out`.
@@ -335,10 +364,26 @@ struct Saved {
 
 // ---------------------------------------------------------------- 1. round trip
 
-void round_trip_case(const app::RunConfig& cfg) {
+/// The slab stored as named tensors `prefix` + torch name, joined in slab order (read through
+/// the hand-parsed header).
+std::vector<float> raw_named_slab(const std::string& bytes, const nn::ModelConfig& mc,
+                                  const std::string& prefix) {
+  std::vector<float> out;
+  for (const auto& t : nn::ParamLayout(mc).tensors) {
+    const auto v = raw_floats(bytes, prefix + t.torch_name);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+void round_trip_case(const app::RunConfig& cfg, bool flat = false) {
   TempDir dir;
-  Saved sv(dir, cfg);
+  Saved sv(dir, cfg, flat);
   app::TrainState& s = sv.s;
+  const nn::ModelConfig mc = sv.p->model_config();
+  auto stored = [&](const std::string& prefix, const std::string& flat_name) {
+    return flat ? raw_floats(sv.bytes, flat_name) : raw_named_slab(sv.bytes, mc, prefix);
+  };
 
   // The file as written, read here: format, counters, and the parameter bytes.
   const nlohmann::json h = raw_header(sv.bytes);
@@ -350,12 +395,53 @@ void round_trip_case(const app::RunConfig& cfg) {
   CHECK(m.at("tokenizer").get<std::string>() == "text8");
   CHECK(m.at("cfg.objective").get<std::string>() == cfg.objective);
   CHECK(m.at("data.description").get<std::string>() == "checkpoint unit test");
-  CHECK(same_bits(raw_floats(sv.bytes, "params"), s.net->params()));
-  CHECK(same_bits(raw_floats(sv.bytes, "adam.m"), s.opt->first_moment()));
-  CHECK(same_bits(raw_floats(sv.bytes, "adam.v"), s.opt->second_moment()));
-  CHECK(h.contains("ema") == (cfg.ema > 0));
+  CHECK(same_bits(stored("", "params"), s.net->params()));
+  CHECK(same_bits(stored("adam.m.", "adam.m"), s.opt->first_moment()));
+  CHECK(same_bits(stored("adam.v.", "adam.v"), s.opt->second_moment()));
+  CHECK(h.contains(flat ? "ema" : "ema.vocab_embed.embedding") == (cfg.ema > 0));
   CHECK(h.contains("w_raw") == (cfg.objective == "genmd4"));
-  if (s.ema) CHECK(same_bits(raw_floats(sv.bytes, "ema"), s.ema->shadow()));
+  if (s.ema) CHECK(same_bits(stored("ema.", "ema"), s.ema->shadow()));
+  if (!flat) {
+    // The upstream DDiT names and shapes, written out here (tiny_config: 1 block, d 16,
+    // cond_dim 8, d_ff 64; text8: N = 27, V_in = 28).
+    CHECK_FALSE(h.contains("params"));
+    const std::int64_t vin = 28, vout = mc.vocab_out;
+    std::map<std::string, std::vector<std::int64_t>> want = {
+        {"vocab_embed.embedding", {vin, 16}},
+        {"blocks.0.norm1.weight", {16}},
+        {"blocks.0.attn_qkv.weight", {48, 16}},
+        {"blocks.0.attn_out.weight", {16, 16}},
+        {"blocks.0.norm2.weight", {16}},
+        {"blocks.0.mlp.0.weight", {64, 16}},
+        {"blocks.0.mlp.0.bias", {64}},
+        {"blocks.0.mlp.2.weight", {16, 64}},
+        {"blocks.0.mlp.2.bias", {16}},
+        {"output_layer.norm_final.weight", {16}},
+        {"output_layer.linear.weight", {vout, 16}},
+        {"output_layer.linear.bias", {vout}}};
+    if (mc.time_cond) {
+      want["sigma_map.mlp.0.weight"] = {8, 16};
+      want["sigma_map.mlp.0.bias"] = {8};
+      want["sigma_map.mlp.2.weight"] = {8, 8};
+      want["sigma_map.mlp.2.bias"] = {8};
+      want["blocks.0.adaLN_modulation.weight"] = {96, 8};
+      want["blocks.0.adaLN_modulation.bias"] = {96};
+      want["output_layer.adaLN_modulation.weight"] = {32, 8};
+      want["output_layer.adaLN_modulation.bias"] = {32};
+    }
+    std::size_t network = 0;
+    for (const auto& kv : h.items()) {
+      const std::string& k = kv.key();
+      if (k == "__metadata__" || k.rfind("adam.", 0) == 0 || k.rfind("ema.", 0) == 0 ||
+          k.rfind("w_", 0) == 0)
+        continue;
+      ++network;
+      CAPTURE(k);
+      REQUIRE(want.count(k) == 1);
+      CHECK(kv.value().at("shape").get<std::vector<std::int64_t>>() == want.at(k));
+    }
+    CHECK(network == want.size());
+  }
   if (!s.w_raw.empty()) CHECK(same_bits(raw_floats(sv.bytes, "w_raw"), s.w_raw));
   // An atomic write leaves no temporary file behind.
   int entries = 0;
@@ -408,6 +494,11 @@ TEST_CASE("checkpoint: round trip and bit-identical resume") {
   SUBCASE("ar, no EMA, dropout") { round_trip_case(tiny_config("ar", "auto", 0.1, 0.0)); }
   SUBCASE("sedd uniform, dropout") { round_trip_case(tiny_config("sedd", "uniform", 0.1)); }
   SUBCASE("cedd roulette") { round_trip_case(tiny_config("cedd", "roulette")); }
+  SUBCASE("flat layout (old checkpoints): md4") { round_trip_case(tiny_config("md4"), true); }
+  SUBCASE("flat layout (old checkpoints): genmd4") { round_trip_case(tiny_config("genmd4"), true); }
+  SUBCASE("flat layout (old checkpoints): ar, no EMA") {
+    round_trip_case(tiny_config("ar", "auto", 0.1, 0.0), true);
+  }
 }
 
 TEST_CASE("checkpoint: missing file and directory are FormatErrors naming the path") {
@@ -462,7 +553,7 @@ TEST_CASE("checkpoint: truncated files are rejected") {
 
 TEST_CASE("checkpoint: corrupted header bytes are rejected") {
   TempDir dir;
-  Saved sv(dir, md4_cfg());
+  Saved sv(dir, md4_cfg(), true);  // the flat layout (old checkpoints)
   const std::string bad = dir.file("bad.safetensors");
   const std::int64_t P = sv.P();
   const std::string params_entry = "\"params\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(P) +
@@ -566,7 +657,7 @@ TEST_CASE("checkpoint: corrupted header bytes are rejected") {
 
 TEST_CASE("checkpoint: wrong tensor shapes and missing tensors are rejected") {
   TempDir dir;
-  Saved sv(dir, md4_cfg());
+  Saved sv(dir, md4_cfg(), true);  // the flat layout (old checkpoints)
   const std::int64_t P = sv.P();
   const std::string bad = dir.file("bad.safetensors");
   const std::string sP = std::to_string(P), sP1 = std::to_string(P - 1);
@@ -621,7 +712,7 @@ TEST_CASE("checkpoint: wrong tensor shapes and missing tensors are rejected") {
 
 TEST_CASE("checkpoint: unsupported and mismatched dtypes are rejected") {
   TempDir dir;
-  Saved sv(dir, md4_cfg());
+  Saved sv(dir, md4_cfg(), true);  // the flat layout (old checkpoints)
   const std::int64_t P = sv.P();
   const std::string bad = dir.file("bad.safetensors");
 
@@ -802,7 +893,7 @@ TEST_CASE("checkpoint: another vocabulary") {
 
 TEST_CASE("checkpoint: non-finite parameters are rejected") {
   TempDir dir;
-  Saved sv(dir, md4_cfg());
+  Saved sv(dir, md4_cfg(), true);  // the flat layout (old checkpoints)
   const std::string bad = dir.file("bad.safetensors");
   const float values[] = {std::numeric_limits<float>::quiet_NaN(),
                           std::numeric_limits<float>::infinity(),
@@ -830,7 +921,7 @@ TEST_CASE("checkpoint: non-finite parameters are rejected") {
 // negative v), or every evaluation of the EMA network NaN; load_checkpoint rejects them.
 TEST_CASE("checkpoint: non-finite optimiser moments and EMA are rejected") {
   TempDir dir;
-  Saved sv(dir, md4_cfg());
+  Saved sv(dir, md4_cfg(), true);  // the flat layout (old checkpoints)
   const std::string bad = dir.file("bad.safetensors");
   for (const std::string name : {"adam.m", "adam.v", "ema"}) {
     CAPTURE(name);
@@ -886,4 +977,34 @@ TEST_CASE("checkpoint: stale temporary files do not affect load or save") {
   CHECK(ck.state.step == 3);
   require_same_state(sv.s, ck.state);
   CHECK(fs::exists(stale));  // not this process's file: left alone
+}
+
+// ---------------------------------------------------------------- 10. the named layout
+
+TEST_CASE("checkpoint: named tensors: shapes, missing, unexpected and non-finite entries") {
+  TempDir dir;
+  Saved sv(dir, md4_cfg());
+  const std::string bad = dir.file("bad.safetensors");
+  // Control: a rewrite without edits loads to the same state.
+  sv.rewrite(bad, [](Contents&) {});
+  require_same_state(sv.s, app::load_checkpoint(bad).state);
+
+  sv.rewrite(bad, [&](Contents& c) { c.tensor("blocks.0.attn_qkv.weight").shape = {16, 48}; });
+  expect_load_error(bad, {"'blocks.0.attn_qkv.weight'", "shape [16, 48]", "[48, 16] was expected"});
+  sv.rewrite(bad, [&](Contents& c) { c.tensor("adam.v.output_layer.linear.bias").shape = {1, 27}; });
+  expect_load_error(bad, {"'adam.v.output_layer.linear.bias'", "[27] was expected"});
+  sv.rewrite(bad, [&](Contents& c) { c.erase("adam.m.blocks.0.mlp.2.bias"); });
+  expect_load_error(bad, {"'adam.m.blocks.0.mlp.2.bias' is missing"});
+  sv.rewrite(bad, [&](Contents& c) { c.erase("ema.vocab_embed.embedding"); });
+  expect_load_error(bad, {"'ema.vocab_embed.embedding' is missing", "--ema"});
+  sv.rewrite(bad, [&](Contents& c) { c.erase("ema.output_layer.linear.bias"); });
+  expect_load_error(bad, {"'ema.output_layer.linear.bias' is missing"});
+  sv.rewrite(bad, [&](Contents& c) { c.tensors.push_back({"rotary_emb.inv_freq", {4}, {1, 2, 3, 4}}); });
+  expect_load_error(bad, {"unexpected tensor 'rotary_emb.inv_freq'"});
+  sv.rewrite(bad, [&](Contents& c) {
+    c.tensor("sigma_map.mlp.2.weight").data[5] = std::numeric_limits<float>::infinity();
+  });
+  expect_load_error(bad, {"tensor 'sigma_map.mlp.2.weight' holds a non-finite value at index 5"});
+  sv.rewrite(bad, [&](Contents& c) { c.tensor("adam.v.blocks.0.norm1.weight").data[2] = -1.0f; });
+  expect_load_error(bad, {"'adam.v.blocks.0.norm1.weight'", "negative value at index 2"});
 }

@@ -299,7 +299,18 @@ class Transformer {
   const T* logits() const { return a_.logits.data(); }
   /// The gradient buffer for the logits (B x L x vocab_out of the last forward pass,
   /// backend memory): the loss writes it, backward() reads it.
-  T* dlogits() { return a_.dlogits.data(); }
+  /// Allocated (zero-filled) on the first call after a forward pass of a new (B, L): a network
+  /// that only runs forward (sampling) never holds this B x L x V_out buffer.
+  T* dlogits() {
+    if (B_ == 0) throw std::logic_error("nn::Transformer::dlogits: no forward pass yet");
+    const std::size_t n = std::size_t(B_) * std::size_t(L_) * std::size_t(cfg_.vocab_out);
+    if (a_.dlogits.size() != n) {
+      a_.dlogits.resize(n);
+      // dlogits starts at zero, so a backward() before any loss is defined (zero gradient).
+      fill_n(be_.exec, a_.dlogits.data(), std::int64_t(n), T(0));
+    }
+    return a_.dlogits.data();
+  }
   int batch() const { return B_; }
   int length() const { return L_; }
 
@@ -321,7 +332,7 @@ class Transformer {
     T* bd2 = a_.bd2.data();
 
     mark_start();
-    linear_backward(be, bd, G + lay_.head_w, G + lay_.head_b, a_.dlogits.data(), a_.hf.data(),
+    linear_backward(be, bd, G + lay_.head_w, G + lay_.head_b, dlogits(), a_.hf.data(),
                     P + lay_.head_w, int(N), d, V);
     mark(StepProfile::head, true);
     fill_n(be.exec, dres, std::int64_t(a_.dres.size()), T(0));
@@ -483,7 +494,6 @@ class Transformer {
     a_.rstdf.resize(N);
     a_.hf.resize(N * d);
     a_.logits.resize(N * V);
-    a_.dlogits.resize(N * V);
     a_.dres.resize(N * d);
     a_.bd.resize(N * d);
     a_.bd2.resize(N * d);
@@ -492,8 +502,7 @@ class Transformer {
     a_.dqkv.resize(N * 3 * d);
     a_.att_scratch.resize(std::size_t(B) * H * L * L);
     a_.dg_part.resize(2 * B * d);  // norm backward: B x d partial sums + B x d rows
-    // dlogits starts at zero, so a backward() before any loss is defined (zero gradient).
-    fill_n(be_.exec, a_.dlogits.data(), std::int64_t(a_.dlogits.size()), T(0));
+    // dlogits (N x V) is allocated by the first dlogits() call (forward-only use never does).
   }
 
   // Profiling: mark(phase) charges the time since the previous mark to `phase`.
