@@ -121,12 +121,13 @@ class Problem {
   /// network's activations at the shape this objective feeds it (AR: L + 1 with BOS; GenMD4:
   /// its two draws, 2B rows) and the loss and sampler buffers, O(B L) values plus, for
   /// GenMD4 without a gradient (bounds), its 2 B L N workspace.
+  /// logit_grad: the network holds its logits' gradient (training and bounds; not sampling).
   void add_pass_memory(MemoryNeed& need, std::int64_t B, std::int64_t L, bool training,
-                       const std::string& what) const {
+                       const std::string& what, bool logit_grad = true) const {
     const nn::ModelConfig m = model_config();
     const std::int64_t rows = per_token_noise() ? 2 * B : B, len = causal() ? L + 1 : L;
     need.add(what + " activations (" + std::to_string(rows) + " x " + std::to_string(len) + ")",
-             m.activation_bytes(rows, len, sizeof(Real), training));
+             m.activation_bytes(rows, len, sizeof(Real), training, logit_grad));
     double scratch = 16.0 * double(rows) * double(len) * sizeof(Real);
     if (per_token_noise())
       scratch += double(B) * N_ * sizeof(Real) * 2 +

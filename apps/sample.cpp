@@ -233,8 +233,10 @@ int run_sample(const SampleArgs& a) {
   {  // memory: refuse before allocating what cannot fit
     MemoryNeed need;
     const std::int64_t B = std::min(a.batch, a.n);
-    p.add_pass_memory(need, B, L, false, "network");
-    need.add("sampler buffers", 3.0 * double(B) * double(L) * (N + 1) * sizeof(Real));
+    p.add_pass_memory(need, B, L, false, "network", /*logit_grad=*/false);
+    // The sampler's copy of the model output, and a truncation scratch with --top-p / --top-k.
+    const bool truncating = a.top_p < 1.0 || a.top_k > 0;
+    need.add("sampler buffers", (truncating ? 2.0 : 1.0) * double(B) * double(L) * (N + 1) * sizeof(Real));
     require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
                    "lower --batch or --length");
   }
