@@ -261,8 +261,9 @@ class ByteLevelBpe {
  public:
   /// From the two files (errors name the file and line).
   static ByteLevelBpe load(const std::string& vocab_path, const std::string& merges_path) {
-    return from_strings(bpe_detail::read_whole_file(vocab_path),
-                        bpe_detail::read_whole_file(merges_path), vocab_path, merges_path);
+    const std::string vocab = bpe_detail::read_whole_file(vocab_path);
+    const std::string merges = bpe_detail::read_whole_file(merges_path);
+    return from_strings(vocab, merges, vocab_path, merges_path);
   }
 
   /// From the contents of vocab.json and merges.txt; the names are used in error messages.
