@@ -116,12 +116,12 @@ class SpmModel {
       const std::string& value() const override { return cur; }
       sentencepiece::util::Status status() const override { return {}; }
     } lines(texts);
-    const std::string args = "--model_type=" + type + " --vocab_size=" + std::to_string(vocab_size) +
+    const std::string args = "--minloglevel=2 --model_type=" + type + " --vocab_size=" + std::to_string(vocab_size) +
                              " --normalization_rule_name=identity --byte_fallback=true"
                              " --add_dummy_prefix=false --remove_extra_whitespaces=false"
                              " --allow_whitespace_only_pieces=true --split_digits=false"
                              " --unk_id=0 --bos_id=-1 --eos_id=-1 --pad_id=-1"
-                             " --character_coverage=0.9995 --num_threads=2 --minloglevel=2";
+                             " --character_coverage=0.9995 --num_threads=2";
     std::string proto;
     const auto st = sentencepiece::SentencePieceTrainer::Train(args, &lines, &proto);
     if (!st.ok()) throw std::runtime_error("SentencePiece training failed: " + st.ToString());
