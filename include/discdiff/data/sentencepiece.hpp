@@ -127,6 +127,7 @@ class SpmModel {
     if (!st.ok()) throw std::runtime_error("SentencePiece training failed: " + st.ToString());
     return from_serialized(proto, "the trained model");
 #else
+    (void)texts;
     spm_detail::no_spm("SentencePiece training");
 #endif
   }
