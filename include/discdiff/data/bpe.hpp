@@ -433,15 +433,21 @@ class ByteLevelBpe {
   std::vector<int> encode(std::string_view text) const {
     std::vector<int> ids;
     ids.reserve(text.size() / 3 + 1);
+    // next[k]: the next occurrence of special token k at or after `start` (npos: none left);
+    // each is searched again only once passed, so the scan is linear in the text.
+    std::vector<std::size_t> next(special_.size(), 0);
+    for (std::size_t k = 0; k < special_.size(); ++k)
+      next[k] = text.find(tokens_[static_cast<std::size_t>(special_[k])], 0);
     std::size_t start = 0;
     while (start <= text.size()) {
-      // The next special token at or after `start` (leftmost, then longest).
+      // The next special token at or after `start` (leftmost, then longest: special_ is sorted
+      // longest first and ties keep the first).
       std::size_t best = std::string_view::npos;
       int best_id = -1;
-      for (int sid : special_) {
-        const std::string& s = tokens_[static_cast<std::size_t>(sid)];
-        const std::size_t p = text.find(s, start);
-        if (p != std::string_view::npos && (p < best)) best = p, best_id = sid;
+      for (std::size_t k = 0; k < special_.size(); ++k) {
+        const std::string& s = tokens_[static_cast<std::size_t>(special_[k])];
+        if (next[k] != std::string_view::npos && next[k] < start) next[k] = text.find(s, start);
+        if (next[k] != std::string_view::npos && next[k] < best) best = next[k], best_id = special_[k];
       }
       const std::size_t stop = best == std::string_view::npos ? text.size() : best;
       for (std::string_view piece : pretokenize(text.substr(start, stop - start)))
