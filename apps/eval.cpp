@@ -116,10 +116,11 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
   j["bytes"] = bytes;
   j["bits_per_byte"] = e.mean / std::log(2.0) * tpb;
   j["bits_per_byte_se"] = e.std_error / std::log(2.0) * tpb;
-  std::cout << "generative perplexity of " << count << " samples (" << tokens << " tokens, " << bytes
-            << " bytes) under " << a.ar << ": " << fmt(std::exp(e.mean), 3) << " +- "
+  std::cout << "generative perplexity of " << count << " samples (" << tokens << " tokens) under "
+            << a.ar << ": " << fmt(std::exp(e.mean), 3) << " +- "
             << fmt(std::exp(e.mean) * e.std_error, 3) << " (" << fmt(e.mean / std::log(2.0))
-            << " bits/token, " << fmt(e.mean / std::log(2.0) * tpb) << " bits/byte)\n";
+            << " bits/token, " << fmt(e.mean / std::log(2.0) * tpb) << " bits/byte over " << bytes
+            << " bytes)\n";
   return j;
 }
 
