@@ -8,7 +8,11 @@
 // the limit as L grows; both are printed and logged.
 // Text: data::read_text (xz through liblzma), standard_splits by file name, then the tokenizer:
 // the stored one (from a checkpoint: every character must be in its vocabulary), else
-// --tokenizer (auto: text8 when the text is only a-z and space, else the file's characters).
+// --tokenizer (auto: text8 when the text is only a-z and space, else the file's characters;
+// gpt2:DIR and spm:FILE: subword tokenizers, data/tokenizer.hpp).
+// Token file (`discdiff tokenize`, data/token_file.hpp, recognised by its magic): the splits
+// are read from the memory-mapped file; its tokenizer hash must match the checkpoint's
+// tokenizer, or for a new run the --tokenizer it was made with.
 #pragma once
 
 #include <cmath>
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include <discdiff/data/data.hpp>
+#include <discdiff/data/token_file.hpp>
 
 #include "run_config.hpp"
 
@@ -70,11 +75,32 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
     c.tokenizer = data::Tokenizer::text8();
     if (fixed && *fixed != c.tokenizer)
       throw std::invalid_argument("the synthetic source has the text8 vocabulary, but the "
-                                  "checkpoint's tokenizer is '" + fixed->serialize() + "'");
+                                  "checkpoint's tokenizer is " + fixed->describe());
     c.train = c.source->generate(static_cast<std::size_t>(cfg.synthetic_tokens), cfg.markov_seed, 0);
     c.valid = c.source->generate(400000, cfg.markov_seed, 1);
     c.test = c.source->generate(400000, cfg.markov_seed, 2);
     c.description = "synthetic: " + c.source->describe();
+    return c;
+  }
+  if (data::is_token_file(path)) {
+    const data::TokenFile tf = data::TokenFile::open(path);
+    if (fixed) {
+      tf.require_tokenizer(*fixed, "the checkpoint's tokenizer");
+      c.tokenizer = *fixed;
+    } else {
+      if (cfg.tokenizer == "auto" || cfg.tokenizer == "chars")
+        throw std::invalid_argument(
+            "'" + path + "' is a token file: pass the --tokenizer it was made with (text8, bytes, "
+            "gpt2:DIR or spm:FILE; `discdiff tokenize` printed it)");
+      c.tokenizer = data::Tokenizer::from_spec(cfg.tokenizer);
+      tf.require_tokenizer(c.tokenizer, "--tokenizer");
+    }
+    c.train = tf.split(0);
+    c.valid = tf.split(1);
+    c.test = tf.split(2);
+    c.description = path + " (token file: " + std::to_string(c.train.size()) + "/" +
+                    std::to_string(c.valid.size()) + "/" + std::to_string(c.test.size()) +
+                    " train/valid/test tokens; tokenizer " + c.tokenizer.describe() + ")";
     return c;
   }
   const std::string text = data::read_text(path);
@@ -93,18 +119,15 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
         }
       kind = t8 ? "text8" : "chars";
     }
-    c.tokenizer = kind == "text8"   ? data::Tokenizer::text8()
-                  : kind == "bytes" ? data::Tokenizer::bytes()
-                                    : data::Tokenizer::chars(text);
+    c.tokenizer = kind == "chars" ? data::Tokenizer::chars(text) : data::Tokenizer::from_spec(kind);
   }
   auto enc = [&](const data::Range& r, const char* name) {
     try {
       return c.tokenizer.encode(std::string_view(text).substr(r.begin, r.size()));
     } catch (const std::exception& e) {
       throw std::invalid_argument(std::string("the ") + name + " split of '" + path +
-                                  "' does not fit the vocabulary (" + c.tokenizer.kind_name() +
-                                  ", " + std::to_string(c.tokenizer.num_regular()) +
-                                  " symbols): " + e.what());
+                                  "' does not fit the vocabulary (" + c.tokenizer.describe() +
+                                  "): " + e.what());
     }
   };
   const std::string only = only_split == "val" || only_split == "validation" ? "valid" : only_split;
@@ -114,8 +137,10 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
   if (only.empty() || only == "valid") c.valid = enc(sp.valid, "valid");
   if (only.empty() || only == "test") c.test = enc(sp.test, "test");
   c.description = path + " (" + std::to_string(text.size()) + " bytes; " + sp.rule + "; tokenizer " +
-                  c.tokenizer.kind_name() + ", " + std::to_string(c.tokenizer.num_regular()) +
-                  " symbols)";
+                  (c.tokenizer.is_subword() ? c.tokenizer.describe()
+                                            : c.tokenizer.kind_name() + ", " +
+                                                  std::to_string(c.tokenizer.num_regular()) + " symbols") +
+                  ")";
   return c;
 }
 

@@ -67,7 +67,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
   const int Lmax = ck.cfg.seq_len;
   BatchMeanAccumulator acc;
   std::string line;
-  std::int64_t lineno = 0, count = 0, tokens = 0;
+  std::int64_t lineno = 0, count = 0, tokens = 0, bytes = 0;
   double total = 0;
   while (std::getline(in, line)) {
     ++lineno;
@@ -98,6 +98,7 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
     acc.add_batch(nll, std::int64_t(ids.size()));
     total += nll;
     tokens += std::int64_t(ids.size());
+    bytes += std::int64_t(text.size());
     ++count;
   }
   if (count < 2) throw std::invalid_argument("'" + a.samples + "' holds fewer than 2 samples");
@@ -112,9 +113,16 @@ nlohmann::json generative_perplexity(const EvalArgs& a) {
   j["nats_per_token_se"] = e.std_error;
   j["gen_ppl"] = std::exp(e.mean);
   j["gen_ppl_se"] = std::exp(e.mean) * e.std_error;
+  // Bits per byte: the same NLL over the UTF-8 bytes of the samples (docs/usage.md).
+  const double tpb = double(tokens) / double(bytes);
+  j["bytes"] = bytes;
+  j["bits_per_byte"] = e.mean / std::log(2.0) * tpb;
+  j["bits_per_byte_se"] = e.std_error / std::log(2.0) * tpb;
   std::cout << "generative perplexity of " << count << " samples (" << tokens << " tokens) under "
-            << a.ar << ": " << fmt(std::exp(e.mean), 3) << " +- " << fmt(std::exp(e.mean) * e.std_error, 3)
-            << " (" << fmt(e.mean / std::log(2.0)) << " bits/token)\n";
+            << a.ar << ": " << fmt(std::exp(e.mean), 3) << " +- "
+            << fmt(std::exp(e.mean) * e.std_error, 3) << " (" << fmt(e.mean / std::log(2.0))
+            << " bits/token, " << fmt(e.mean / std::log(2.0) * tpb) << " bits/byte over " << bytes
+            << " bytes)\n";
   return j;
 }
 
@@ -276,6 +284,10 @@ int run_eval(const EvalArgs& a) {
     const int L = cfg.seq_len;
     std::int64_t num = a.sequences;
     const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());
+    // Bits per byte = bits per token x tokens / bytes, the bytes being the UTF-8 bytes of the
+    // decoded evaluation text (docs/usage.md): comparable across tokenizers.
+    const double eval_bytes = double(ck.tokenizer.decode(x0).size());
+    const double tokens_per_byte = double(x0.size()) / eval_bytes;
     if (num < 2)
       throw std::invalid_argument("the " + a.split + " split holds only " + std::to_string(num) +
                                   " window of " + std::to_string(L) +
@@ -317,7 +329,8 @@ int run_eval(const EvalArgs& a) {
     std::cout << "discdiff eval: " << a.checkpoint << " (step " << ck.state.step << ", "
               << (ema ? "EMA" : "raw") << " weights), " << p.describe() << "\n  data "
               << corpus.description << "\n  split " << a.split << ": " << num << " sequences of "
-              << L << " tokens, " << a.passes << " pass(es), " << format_duration(secs) << "\n";
+              << L << " tokens (" << std::int64_t(eval_bytes) << " bytes of text), " << a.passes
+              << " pass(es), " << format_duration(secs) << "\n";
     const std::string conv = convention_name(eo.convention);
     bool has_j = false;
     for (const auto& b : reps) has_j = has_j || b.name == "j1" || b.name == "j2";
@@ -330,11 +343,13 @@ int run_eval(const EvalArgs& a) {
                         : "MD4 md4.py (prior term 0)");
     if (has_j) std::cout << (eo.convention != EvalConvention::exact ? ", " : "  ") << "J cut-off eps = " << j_bound_eps(p, eo);
     if (eo.convention != EvalConvention::exact || has_j) std::cout << "\n";
-    std::cout << "  bound        convention  bits/token       perplexity\n";
+    std::cout << "  bound        convention  bits/token       bits/byte        perplexity\n";
     for (const auto& b : reps) {
       std::cout << "  " << b.name << std::string(b.name.size() < 12 ? 12 - b.name.size() : 1, ' ')
                 << " " << conv << std::string(conv.size() < 11 ? 11 - conv.size() : 1, ' ')
                 << " " << fmt(b.est.bits_per_token()) << " +- " << fmt(b.est.bits_per_token_se())
+                << "  " << fmt(b.est.bits_per_token() * tokens_per_byte) << " +- "
+                << fmt(b.est.bits_per_token_se() * tokens_per_byte)
                 << "  " << fmt(b.est.perplexity(), 3) << " +- " << fmt(b.est.perplexity_se(), 3) << "\n";
       nlohmann::json j;
       j["event"] = "eval";
@@ -350,6 +365,9 @@ int run_eval(const EvalArgs& a) {
       j["bpc_se"] = b.est.bits_per_token_se();
       j["ppl"] = b.est.perplexity();
       j["ppl_se"] = b.est.perplexity_se();
+      j["bytes"] = std::int64_t(eval_bytes);
+      j["bits_per_byte"] = b.est.bits_per_token() * tokens_per_byte;
+      j["bits_per_byte_se"] = b.est.bits_per_token_se() * tokens_per_byte;
       results.push_back(j);
     }
     if (a.verbose && has_j) {

@@ -58,7 +58,9 @@ int run_info(const InfoArgs& a) {
             << (s.net->config().causal ? ", causal" : "")
             << (s.net->config().time_cond ? ", time-conditioned" : ", no time input") << "\n"
             << "  vocabulary " << ck.tokenizer.kind_name() << ", " << ck.tokenizer.num_regular()
-            << " symbols + MASK\n";
+            << " symbols + MASK"
+            << (ck.tokenizer.is_subword() ? " (" + ck.tokenizer.describe() + ", stored in the checkpoint)" : "")
+            << "\n";
   auto d = ck.meta.find("data.description");
   if (d != ck.meta.end()) std::cout << "  data       " << d->second << "\n";
   auto h = ck.meta.find("data.window_entropy_bpc");

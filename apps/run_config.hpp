@@ -223,7 +223,9 @@ struct RunConfig {
     f("data", data, "training text: 'synthetic' (built-in Markov source) or a text file (.xz read "
                     "through liblzma; a .tar.xz: its files joined)");
     f("tokenizer", tokenizer, "text tokenizer: auto (text8 if the text is a-z and space, else "
-                              "chars), text8, chars, bytes");
+                              "chars), text8, chars, bytes, gpt2:DIR (GPT-2 byte-level BPE from "
+                              "DIR/vocab.json + DIR/merges.txt), spm:FILE (a SentencePiece .model); "
+                              "the checkpoint stores the whole tokenizer");
     f("markov_order", markov_order, "synthetic source: Markov order k in 1..3");
     f("markov_branching", markov_branching, "synthetic source: successors per context");
     f("markov_concentration", markov_concentration, "synthetic source: weight skew (> 0)");
@@ -411,8 +413,10 @@ struct RunConfig {
     if (!one_of(time_sampling, {"antithetic", "stratified", "iid"}))
       bad_option("time-sampling", time_sampling, "must be antithetic, stratified or iid");
     if (!(t_eps > 0 && t_eps < 1)) bad_option("t-eps", t_eps, "must lie in (0, 1)");
-    if (!one_of(tokenizer, {"auto", "text8", "chars", "bytes"}))
-      bad_option("tokenizer", tokenizer, "must be auto, text8, chars or bytes");
+    if (!one_of(tokenizer, {"auto", "text8", "chars", "bytes"}) &&
+        !((tokenizer.rfind("gpt2:", 0) == 0 || tokenizer.rfind("spm:", 0) == 0) &&
+          tokenizer.find(':') + 1 < tokenizer.size()))
+      bad_option("tokenizer", tokenizer, "must be auto, text8, chars, bytes, gpt2:DIR or spm:FILE");
     if (markov_order < 1 || markov_order > 3) bad_option("markov-order", markov_order, "must be 1, 2 or 3");
     if (markov_branching < 1 || markov_branching > 27)
       bad_option("markov-branching", markov_branching, "must lie in 1..27");

@@ -34,6 +34,7 @@ packages=(
   libcli11-dev             # apps: command line
   nlohmann-json3-dev       # apps: JSON, safetensors headers
   liblzma-dev              # data: .xz corpora read directly (data/corpus.hpp)
+  libsentencepiece-dev     # data: SentencePiece tokenizers (optional at build time, data/sentencepiece.hpp)
   python3-matplotlib       # scripts/plot.py: training curves as PNG
   # OpenBLAS, OpenMP flavour (shares libgomp's thread pool with our OpenMP code)
   libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
