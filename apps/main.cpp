@@ -16,6 +16,7 @@
 
 #include <discdiff/core/config.hpp>
 
+#include "comm.hpp"
 #include "command.hpp"
 
 namespace {
@@ -102,12 +103,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {
+    int code = 2;
     try {
-      return actions.at(sub)();
+      code = actions.at(sub)();
     } catch (const std::exception& e) {
+      // Data parallel (apps/comm.hpp): an error on one rank ends every rank of the job (the
+      // others may be waiting in a collective), naming the rank.
+      discdiff::app::Communicator* w = discdiff::app::world_if_started();
+      if (w != nullptr && w->size() > 1)
+        w->abort(2, "discdiff " + sub->get_name() + " (rank " + std::to_string(w->rank()) + " of " +
+                        std::to_string(w->size()) + "): error: " + e.what());
       std::cerr << "discdiff " << sub->get_name() << ": error: " << e.what() << "\n";
-      return 2;
     }
+    discdiff::app::finalize_world();
+    return code;
   }
   return 0;
 }

@@ -11,6 +11,8 @@
 #                                      # reference for bench/compare_torch: python3-torch,
 #                                      # python3-numpy); `make bench` passes it
 #
+# MPI: Open MPI (libopenmpi-dev for find_package(MPI), openmpi-bin for mpirun); optional at
+# build time (DISCDIFF_ENABLE_MPI turns itself off when it is absent).
 # OpenMP: g++'s -fopenmp uses GCC's libgomp (libgomp1, a dependency of g++), so no
 # extra package is needed (libomp-dev is LLVM's runtime, for clang only).
 # Thrust: the CUDA toolkit's CCCL when /usr/local/cuda has it (nothing to install),
@@ -34,6 +36,7 @@ packages=(
   nlohmann-json3-dev       # apps: JSON, safetensors headers
   liblzma-dev              # data: .xz corpora read directly (data/corpus.hpp)
   python3-matplotlib       # scripts/plot.py: training curves as PNG
+  libopenmpi-dev openmpi-bin  # MPI: data-parallel `mpirun -np K discdiff train` (docs/distributed.md)
   # OpenBLAS, OpenMP flavour (shares libgomp's thread pool with our OpenMP code)
   libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
 )
