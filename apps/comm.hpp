@@ -120,7 +120,8 @@ struct Shard {
 };
 
 /// Sums a gradient slab over the ranks in fixed-size buckets, in ascending offset order (every
-/// rank issues the same sequence of all-reduces, so the result does not depend on timing).
+/// rank issues the same sequence of all-reduces, so the result does not depend on timing). A
+/// barrier first: the time spent waiting for the slowest rank is kept apart from the transfer.
 /// Host communicators get host memory: on a device backend the bucket goes through a host
 /// staging buffer; on the host backend the reduction is in place. Keeps the time it spent.
 class GradientAllReduce {
@@ -129,7 +130,11 @@ class GradientAllReduce {
       : comm_(c), bucket_(bucket_floats) {}
   void operator()(Real* grads, std::size_t n) {
     if (comm_.size() == 1) return;
+    // The barrier separates waiting for the slowest rank (load imbalance) from the transfer.
+    const auto tw = std::chrono::steady_clock::now();
+    comm_.barrier();
     const auto t0 = std::chrono::steady_clock::now();
+    wait_seconds_ += std::chrono::duration<double>(t0 - tw).count();
     for (std::size_t off = 0; off < n; off += bucket_) {
       const std::size_t m = std::min(bucket_, n - off);
       if (comm_.device_buffers() || std::is_same<AppSpace, HostSpace>::value) {
@@ -144,7 +149,9 @@ class GradientAllReduce {
     seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bytes_ += double(n) * sizeof(Real);
   }
+  /// Seconds spent in the all-reduces (after the barrier) and waiting at the barrier.
   double seconds() const { return seconds_; }
+  double wait_seconds() const { return wait_seconds_; }
   double bytes() const { return bytes_; }
   Communicator& comm() { return comm_; }
 
@@ -152,7 +159,7 @@ class GradientAllReduce {
   Communicator& comm_;
   std::size_t bucket_;
   std::vector<Real> stage_;
-  double seconds_ = 0, bytes_ = 0;
+  double seconds_ = 0, wait_seconds_ = 0, bytes_ = 0;
 };
 
 /// 64-bit FNV-1a of a string (the configuration check across ranks).

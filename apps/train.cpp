@@ -100,7 +100,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   require_device(a.device);
   namespace fs = std::filesystem;
   // Data parallel (docs/distributed.md): under mpirun / srun every rank runs this function;
-  // rank 0 alone takes the directory lock and writes the log, the samples and the checkpoint.
+  // rank 0 alone takes the directory lock and writes the log and the checkpoint.
   Communicator& comm = world();
   const bool root = comm.is_root();
   if (!root) a.quiet = true;
@@ -358,7 +358,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     // The whole batch's crops on every rank (cheap); train_step takes this rank's rows.
     data::random_crops(corpus.train, B, L, cfg.seed, std::uint64_t(step), x0.data());
     StepResult r;
-    const double ar_s0 = all_reduce.seconds();
+    const double ar_s0 = all_reduce.seconds(), ar_w0 = all_reduce.wait_seconds();
     try {
       r = train_step(p, state, scratch, x0, B, L, step, &all_reduce);
     } catch (const std::runtime_error& e) {
@@ -380,7 +380,10 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       j["grad_norm"] = r.grad_norm;
       j["tokens_per_s"] = tps;
       j["step_s"] = dt;
-      if (comm.size() > 1) j["allreduce_s"] = all_reduce.seconds() - ar_s0;
+      if (comm.size() > 1) {
+        j["allreduce_s"] = all_reduce.seconds() - ar_s0;
+        j["allreduce_wait_s"] = all_reduce.wait_seconds() - ar_w0;
+      }
       j["elapsed_s"] = state.elapsed_s;
       log.write(j);
     }
