@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,27 @@ inline std::vector<Command>& command_registry() {
 struct RegisterCommand {
   explicit RegisterCommand(Command c) { command_registry().push_back(std::move(c)); }
 };
+
+/// The long names (without dashes) of the options given on the command line of `sub`, after
+/// parsing: what a command checks to refuse an option that would be silently ignored.
+inline std::set<std::string> given_options(const CLI::App& sub) {
+  std::set<std::string> given;
+  for (const CLI::Option* o : sub.get_options())
+    if (o->count() > 0)
+      for (const std::string& n : o->get_lnames()) given.insert(n);
+  return given;
+}
+
+/// Throws std::invalid_argument when an option of `ignored` was given: "--a and --b do
+/// nothing <why>".
+inline void refuse_ignored(const std::set<std::string>& given, const std::vector<std::string>& ignored,
+                           const std::string& why) {
+  std::string names;
+  int n = 0;
+  for (const std::string& o : ignored)
+    if (given.count(o)) names += (names.empty() ? "--" : " and --") + o, ++n;
+  if (n > 0) throw std::invalid_argument(names + (n > 1 ? " do" : " does") + " nothing " + why);
+}
 
 }  // namespace app
 }  // namespace discdiff

@@ -59,8 +59,10 @@ inline data::MarkovSource::Options markov_options(const RunConfig& c) {
 }
 
 /// Loads the corpus of `cfg.data`. `fixed`: the vocabulary of a checkpoint (text must fit it).
+/// `only_split` ("train", "valid" or "test"; empty: all): with a fixed vocabulary, only that
+/// split of a text file is encoded (and must fit), the others stay empty (eval).
 inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = nullptr,
-                          const std::string& data_override = "") {
+                          const std::string& data_override = "", const std::string& only_split = "") {
   const std::string path = data_override.empty() ? cfg.data : data_override;
   Corpus c;
   if (path == "synthetic") {
@@ -105,9 +107,12 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
                                   " symbols): " + e.what());
     }
   };
-  c.train = enc(sp.train, "train");
-  c.valid = enc(sp.valid, "valid");
-  c.test = enc(sp.test, "test");
+  const std::string only = only_split == "val" || only_split == "validation" ? "valid" : only_split;
+  if (!only.empty() && only != "train" && only != "valid" && only != "test")
+    throw std::invalid_argument("unknown split '" + only_split + "' (train, valid, test)");
+  if (only.empty() || only == "train") c.train = enc(sp.train, "train");
+  if (only.empty() || only == "valid") c.valid = enc(sp.valid, "valid");
+  if (only.empty() || only == "test") c.test = enc(sp.test, "test");
   c.description = path + " (" + std::to_string(text.size()) + " bytes; " + sp.rule + "; tokenizer " +
                   c.tokenizer.kind_name() + ", " + std::to_string(c.tokenizer.num_regular()) +
                   " symbols)";

@@ -44,6 +44,7 @@
 #include "backend.hpp"
 #include "comm.hpp"
 #include "dyn_schedule.hpp"
+#include "memory_check.hpp"
 #include "objective.hpp"
 #include "run_config.hpp"
 
@@ -115,6 +116,28 @@ class Problem {
     m.dropout = cfg_.dropout;
     m.validate("discdiff train: network");
     return m;
+  }
+
+  /// Adds what one pass over B sequences of L tokens allocates (apps/memory_check.hpp): the
+  /// network's activations at the shape this objective feeds it (AR: L + 1 with BOS; GenMD4:
+  /// its two draws, 2B rows) and the loss and sampler buffers, O(B L) values plus, for
+  /// GenMD4 without a gradient (bounds), its 2 B L N workspace.
+  void add_pass_memory(MemoryNeed& need, std::int64_t B, std::int64_t L, bool training,
+                       const std::string& what) const {
+    const nn::ModelConfig m = model_config();
+    const std::int64_t rows = per_token_noise() ? 2 * B : B, len = causal() ? L + 1 : L;
+    need.add(what + " activations (" + std::to_string(rows) + " x " + std::to_string(len) + ")",
+             m.activation_bytes(rows, len, sizeof(Real), training));
+    double scratch = 16.0 * double(rows) * double(len) * sizeof(Real);
+    if (per_token_noise())
+      scratch += double(B) * N_ * sizeof(Real) * 2 +
+                 (training ? 0.0 : 2.0 * double(B) * double(L) * N_ * sizeof(Real));
+    need.add(what + " loss buffers", scratch);
+  }
+  /// Adds the parameters, gradients and AdamW moments (+ EMA) of a network of this shape
+  /// (`copies` float slabs of the parameter count).
+  void add_param_memory(MemoryNeed& need, int copies, const std::string& what) const {
+    need.add(what, double(copies) * double(model_config().param_count()) * sizeof(Real));
   }
 
   /// Human-readable one-line description.
@@ -699,6 +722,12 @@ inline void check_eval_convention(const Problem& p, const EvalOptions& eo) {
   const std::string what = "this checkpoint was trained with --objective " + p.config().objective;
   if (!(eo.eps >= 0 && eo.eps < 1))
     throw std::invalid_argument("--eps " + std::to_string(eo.eps) + ": must lie in (0, 1)");
+  // MD4-only options do nothing on other checkpoints: an error, not a silent no-op.
+  if (p.loss_kind() != LossKind::md4 && (eo.md4_steps > 0 || eo.md4_j_bounds))
+    throw std::invalid_argument(std::string(eo.md4_steps > 0 ? "--md4-steps (the discrete-time MD4 ELBO)"
+                                                             : "--j-bounds (J1/J2 beside MD4's ELBO)") +
+                                " needs a masked-diffusion checkpoint (--objective md4); " + what +
+                                (p.has_generator() && !p.per_token_noise() ? ", whose J bounds eval reports anyway" : ""));
   if (eo.convention == EvalConvention::exact) {
     if (eo.eps > 0 && (p.causal() || p.per_token_noise() || (p.loss_kind() == LossKind::md4 && !eo.md4_j_bounds)))
       throw std::invalid_argument("--eps sets the J1/J2 cut-off, but " + what +

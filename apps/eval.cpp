@@ -21,6 +21,7 @@
 #include "command.hpp"
 #include "corpus_loader.hpp"
 #include "diffusion.hpp"
+#include "memory_check.hpp"
 #include "run_files.hpp"
 #include "session.hpp"
 
@@ -47,6 +48,7 @@ struct EvalArgs {
   std::string json;
   int threads = 0;
   std::string device = "cpu";
+  std::string max_memory;  ///< --max-memory (empty: the memory available)
 };
 
 /// Generative perplexity: exp of the mean NLL per token of the samples under the AR model
@@ -274,7 +276,7 @@ int run_eval(const EvalArgs& a) {
     if (data.empty() && cfg.data != "synthetic" && !std::filesystem::exists(cfg.data) &&
         abs_it != ck.meta.end())
       data = abs_it->second;
-    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, data);
+    const Corpus corpus = load_corpus(cfg, &ck.tokenizer, data, a.split);
     const int L = cfg.seq_len;
     std::int64_t num = a.sequences;
     const std::vector<int> x0 = eval_sequences(corpus.split(a.split), L, num, a.split.c_str());
@@ -284,6 +286,12 @@ int run_eval(const EvalArgs& a) {
                                   " tokens; a standard error needs at least 2");
     EvalOptions eo;
     eo.batch = bound_batch(a.batch, num);
+    {  // memory: refuse before allocating what cannot fit
+      MemoryNeed need;
+      p.add_pass_memory(need, eo.batch, L, false, "network");
+      require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+                     "lower --batch");
+    }
     eo.passes = a.passes;
     eo.seed = a.seed;
     eo.md4_j_bounds = a.j_bounds;
@@ -420,6 +428,9 @@ const RegisterCommand reg{
        sub.add_option("--ar", a->ar, "autoregressive checkpoint that scores --samples")
            ->check(CLI::ExistingFile);
        sub.add_option("--json", a->json, "also write the results as JSONL to this file");
+       sub.add_option("--max-memory", a->max_memory,
+                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
+                      "the machine, the cgroup and ulimit leave this process)");
        sub.add_option("--device", a->device,
                       "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
                           std::string(kBackendName))

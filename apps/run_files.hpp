@@ -131,8 +131,9 @@ inline bool process_alive(long pid) {
 }
 
 /// Removes the files `<name>.tmp.<pid>` in `dir` whose pid is not a running process (left by a
-/// writer killed before its rename). Returns the names removed.
-inline std::vector<std::string> remove_stale_temps(const std::string& dir) {
+/// writer killed before its rename); with `name` given, only that file's. Returns the names
+/// removed.
+inline std::vector<std::string> remove_stale_temps(const std::string& dir, const std::string& name_only = "") {
   namespace fs = std::filesystem;
   std::vector<std::string> removed;
   std::error_code ec;
@@ -140,6 +141,7 @@ inline std::vector<std::string> remove_stale_temps(const std::string& dir) {
     const std::string name = it->path().filename().string();
     const auto k = name.rfind(".tmp.");
     if (k == std::string::npos || k == 0 || k + 5 >= name.size()) continue;
+    if (!name_only.empty() && name.substr(0, k) != name_only) continue;
     const std::string digits = name.substr(k + 5);
     if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     const long pid = std::stol(digits);
@@ -263,3 +265,4 @@ inline std::string unhex_bytes(const std::string& h) {
 
 }  // namespace app
 }  // namespace discdiff
+

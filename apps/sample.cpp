@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "checkpoint.hpp"
 #include "command.hpp"
 #include "diffusion.hpp"
+#include "memory_check.hpp"
 #include "run_files.hpp"
 #include "session.hpp"
 
@@ -48,6 +51,8 @@ struct SampleArgs {
   bool force = false;
   int threads = 0;
   std::string device = "cpu";
+  std::string max_memory;        ///< --max-memory (empty: the memory available)
+  std::set<std::string> given;  ///< the options given on the command line
 };
 
 inline constexpr std::uint32_t kArSampleStream = 0x41520001u;
@@ -96,7 +101,7 @@ struct ArNextTokenKernel {
 /// conditioning by fixed positions, on the network's backend.
 std::vector<int> sample_ar(const Problem& p, Net& net, std::int64_t B, std::int64_t L,
                            const SampleArgs& a, const Conditioning* cond, std::uint64_t row0,
-                           int& nfe) {
+                           int& nfe, const std::function<void(double)>& on_token) {
   const int N = p.num_regular();
   const std::int64_t L1 = L + 1;
   const auto& ex = net.backend().exec;
@@ -113,6 +118,7 @@ std::vector<int> sample_ar(const Problem& p, Net& net, std::int64_t B, std::int6
     ex.for_each(B, ArNextTokenKernel{lg, cb.fixed_ptr(), cb.values_ptr(), tok.data(),
                                      truncate ? scratch.data() : nullptr, j, L, N, a.top_p, a.top_k,
                                      a.seed, row0});
+    on_token(double(j + 1) / double(L));
   }
   const std::vector<int> all = to_host_vector(tok);
   std::vector<int> x(static_cast<std::size_t>(B * L));
@@ -168,6 +174,21 @@ int run_sample(const SampleArgs& a) {
     throw std::invalid_argument("--sampler " + kind + " does not fit a checkpoint trained with --objective " +
                                 cfg.objective + " (it samples with " + join(obj.samplers) + ")");
   const bool md4_kind = kind == "md4" || kind == "md4-cached";
+  // An option this sampler does not read is an error, not a silent no-op.
+  if (kind == "ar") {
+    refuse_ignored(a.given, {"steps", "grid", "final"},
+                   "with the autoregressive sampler (one network evaluation per token of --length)");
+  } else if (kind == "uniformization") {
+    refuse_ignored(a.given, {"grid", "final", "top-p", "top-k"},
+                   "with --sampler uniformization (exact simulation on log-spaced intervals; its "
+                   "final draw is untruncated)");
+  } else if (kind == "euler" || kind == "analytic") {
+    refuse_ignored(a.given, {"top-p", "top-k"},
+                   "with the tau-leaping sampler " + kind + " (truncation applies to the md4, "
+                   "md4-cached, genmd4 and ar samplers)");
+  }
+  if (a.windows <= 1) refuse_ignored(a.given, {"stride"}, "without --windows > 1");
+  if (a.infill.empty()) refuse_ignored(a.given, {"blank"}, "without --infill");
   if (a.windows > 1 && (kind == "ar" || kind == "genmd4" || kind == "uniformization" || !a.infill.empty()))
     throw std::invalid_argument("--windows > 1 (semi-autoregressive continuation) works with the grid "
                                 "samplers md4, md4-cached, euler and analytic, without --infill");
@@ -201,12 +222,42 @@ int run_sample(const SampleArgs& a) {
     std::error_code ec;
     if (!a.force && std::filesystem::exists(a.out, ec))
       throw std::invalid_argument("'" + a.out + "' exists: pass --force to overwrite it");
+    // A temporary of a `sample -o` of the same file killed before its rename goes first.
+    const std::filesystem::path op(a.out);
+    for (const auto& name : remove_stale_temps(op.has_parent_path() ? op.parent_path().string() : ".",
+                                               op.filename().string()))
+      if (!a.quiet)
+        std::cerr << "discdiff sample: removed '" << name << "' (a temporary file of a killed writer)\n";
     out = std::make_unique<AtomicFile>(a.out);
+  }
+  {  // memory: refuse before allocating what cannot fit
+    MemoryNeed need;
+    const std::int64_t B = std::min(a.batch, a.n);
+    p.add_pass_memory(need, B, L, false, "network");
+    need.add("sampler buffers", 3.0 * double(B) * double(L) * (N + 1) * sizeof(Real));
+    require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+                   "lower --batch or --length");
   }
   int total_nfe = 0;
   const auto t0 = std::chrono::steady_clock::now();
+  // On a terminal, a progress line on stderr (redrawn at most 10 times a second).
+  Progress progress(!a.quiet);
+  auto last_draw = t0 - std::chrono::seconds(1);
   for (int done = 0; done < a.n;) {
     const std::int64_t B = std::min(a.batch, a.n - done);
+    auto show = [&](double frac) {
+      if (!progress.active()) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_draw < std::chrono::milliseconds(100) && frac < 1) return;
+      last_draw = now;
+      const double finished = done + frac * double(B), el = seconds_since(t0);
+      const double eta = finished > 0 ? el * (a.n - finished) / finished : -1;
+      progress.show("[samples " + std::to_string(done + 1) + "-" + std::to_string(done + B) + " of " +
+                    std::to_string(a.n) + "] " + fmt(100.0 * frac, 0) + "%  elapsed " +
+                    format_duration(el) + "  ETA " + format_duration(eta));
+    };
+    auto on_step = [&](const StepInfo& si) { show(std::min(1.0, double(si.step + 1) / a.steps)); };
+    show(0);
     std::vector<int> x;
     std::unique_ptr<Conditioning> cond;
     if (!fixed_pos.empty() && a.windows == 1) {
@@ -223,12 +274,12 @@ int run_sample(const SampleArgs& a) {
     sb.seed = a.seed + std::uint64_t(done) * 0x9E3779B97F4A7C15ull;
     int nfe = 0;
     if (kind == "ar") {
-      x = sample_ar(p, net, B, L, a, cond.get(), std::uint64_t(done), nfe);
+      x = sample_ar(p, net, B, L, a, cond.get(), std::uint64_t(done), nfe, show);
     } else if (kind == "genmd4") {
       PerTokenPolynomialSchedule<Real> sched(ck.state.w_raw, Real(cfg.eta));
       StateDependentMaskingGenerator<Real> gen(N);
       NetModel<ModelOutput::logits> den{&p, &net};
-      nfe = sample_genmd4(net.backend().exec, gen, sched, den, sb, B, L, x, cond.get()).nfe;
+      nfe = sample_genmd4(net.backend().exec, gen, sched, den, sb, B, L, x, cond.get(), on_step).nfe;
     } else if (kind == "uniformization") {
       NetModel<ModelOutput::logits> den{&p, &net};
       UniformizationOptions uo;
@@ -268,7 +319,8 @@ int run_sample(const SampleArgs& a) {
                  return a.windows > 1
                             ? sample_semi_autoregressive(net.backend().exec, g, p.schedule(), den, sb,
                                                          B, L, fixed_val, a.stride, a.windows, x).nfe
-                            : sample(net.backend().exec, g, p.schedule(), den, sb, B, L, x, cond.get()).nfe;
+                            : sample(net.backend().exec, g, p.schedule(), den, sb, B, L, x, cond.get(),
+                                     on_step).nfe;
                }, p.generator());
       };
       nfe = p.score_head() ? run_grid(NetModel<ModelOutput::log_scores>{&p, &net})
@@ -276,6 +328,7 @@ int run_sample(const SampleArgs& a) {
     }
     const std::int64_t Lout = std::int64_t(x.size()) / B;
     total_nfe += nfe;
+    progress.clear();
     for (std::int64_t b = 0; b < B; ++b) {
       for (std::int64_t l = 0; l < Lout; ++l)
         if (x[b * Lout + l] < 0 || x[b * Lout + l] > N)
@@ -305,6 +358,7 @@ int run_sample(const SampleArgs& a) {
     }
     done += int(B);
   }
+  progress.clear();
   if (out) out->commit();
   if (!a.quiet)
     std::cerr << "discdiff sample: " << a.n << " samples of length " << L << " with " << kind
@@ -370,7 +424,14 @@ const RegisterCommand reg{
                           std::string(kBackendName))
            ->capture_default_str();
        sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(number_at_least(0));
-       return [a] { return run_sample(*a); };
+       sub.add_option("--max-memory", a->max_memory,
+                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
+                      "the machine, the cgroup and ulimit leave this process)");
+       CLI::App* subp = &sub;
+       return [a, subp] {
+         a->given = given_options(*subp);
+         return run_sample(*a);
+       };
      }}};
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <new>
 #include <set>
 #include <sstream>
 #include <string>
@@ -21,6 +22,7 @@
 #include "command.hpp"
 #include "corpus_loader.hpp"
 #include "diffusion.hpp"
+#include "memory_check.hpp"
 #include "run_config.hpp"
 #include "run_files.hpp"
 #include "session.hpp"
@@ -38,6 +40,7 @@ struct TrainArgs {
   bool allow_data_change = false;
   bool quiet = false;
   std::int64_t stop_after = 0;
+  std::string max_memory;  ///< --max-memory (empty: the memory available)
 };
 
 /// Resuming at checkpoint step `step`: metrics.jsonl keeps the lines up to that step and loses
@@ -179,7 +182,23 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   }
   set_threads(cfg.threads);
   const Problem p(cfg, corpus.tokenizer.num_regular());
+  // Memory: refuse before allocating what cannot fit (a resumed state is already in memory).
+  MemoryNeed need;
+  if (!resuming)
+    p.add_param_memory(need, 4 + (cfg.ema > 0 ? 1 : 0), "parameters, gradients, AdamW moments" +
+                                                            std::string(cfg.ema > 0 ? " and EMA" : ""));
+  p.add_param_memory(need, 2, "validation network");
+  p.add_pass_memory(need, cfg.batch, cfg.seq_len, true, "training");
+  p.add_pass_memory(need, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences), cfg.seq_len, false,
+                    "validation");
+  require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+                 "lower --batch, --val-batch or --seq-len, or the network's size");
   if (!resuming) state = TrainState::fresh(p);
+  if (root && cfg.warmup > cfg.steps)
+    std::cerr << "discdiff train: warning: --warmup " << cfg.warmup << " exceeds --steps "
+              << cfg.steps << ": the learning rate rises for the whole run and peaks at "
+              << fmt(cfg.lr * double(cfg.steps) / double(std::max<std::int64_t>(1, cfg.warmup)), 6)
+              << ", never reaching --lr " << fmt(cfg.lr, 6) << "\n";
   if (comm.size() > 1) {
     // Every rank must train the same problem on the same data from the same state.
     std::string text;
@@ -280,6 +299,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     j["device"] = a.device;
     j["backend"] = kBackendName;
     j["data"] = corpus.description;
+    j["memory_estimate_bytes"] = need.total();
     j["config"] = cfg.to_map();
     if (corpus.source) {
       j["entropy_rate_bpc"] = h_rate;
@@ -363,6 +383,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       r = train_step(p, state, scratch, x0, B, L, step, &all_reduce);
     } catch (const std::runtime_error& e) {
       fail(step, e.what());
+    } catch (const std::bad_alloc&) {
+      fail(step, "out of memory (an allocation failed during the step): lower --batch or --seq-len");
     }
     const double dt = seconds_since(t_step);
     state.elapsed_s = elapsed0 + seconds_since(t_session);
@@ -374,8 +396,9 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       j["event"] = "train";
       j["step"] = step;
       j["tokens"] = state.tokens;
-      j["loss_per_token"] = r.loss_per_token;
-      j["loss"] = r.loss_per_token * L;
+      j["loss_nats_per_token"] = r.loss_per_token;
+      j["loss_bits_per_token"] = r.loss_per_token / std::log(2.0);
+      j["loss_nats"] = r.loss_per_token * L;  // per sequence
       j["lr"] = r.lr;
       j["grad_norm"] = r.grad_norm;
       j["tokens_per_s"] = tps;
@@ -424,6 +447,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   }
   progress.clear();
   nlohmann::json j = bound_json("end", state, last_val.front(), last_val, state.elapsed_s);
+  if (peak_rss_bytes() > 0) j["peak_rss_bytes"] = peak_rss_bytes();
   if (corpus.source) {
     j["entropy_rate_bpc"] = h_rate;
     j["window_entropy_bpc"] = h_win;
@@ -469,6 +493,9 @@ const RegisterCommand reg{
        sub.add_option("--stop-after", a->stop_after,
                       "checkpoint and stop after this many steps of this session (0: off)")
            ->check(number_at_least(0));
+       sub.add_option("--max-memory", a->max_memory,
+                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
+                      "the machine, the cgroup and ulimit leave this process)");
        CLI::App* subp = &sub;
        return [a, subp] { return run_train(*a, *subp); };
      }}};

@@ -4,7 +4,8 @@
 Input: one or more JSONL files, one JSON object per line with an "event" key:
   start  run metadata: run, objective, generator, schedule, params, seq_len, batch,
          entropy_rate_bpc (optional; only for the synthetic source)
-  train  step, tokens, loss, loss_per_token, lr, grad_norm, tokens_per_s, elapsed_s
+  train  step, tokens, loss_nats_per_token (loss_per_token before 2026-12), lr, grad_norm,
+         tokens_per_s, elapsed_s
   val    step, tokens, bound, nats_per_token, bpc, bpc_se, ppl, elapsed_s
   end    step, ... (final summary)
 Unknown keys and unknown event names are ignored; empty lines are skipped. A file may hold
@@ -199,7 +200,11 @@ def make_plot(runs, out, xmode, title, smooth):
         tx, ty = [], []
         for lineno, ev in r.train:
             tx.append(number(r.path, lineno, ev, xkey))
-            ty.append(number(r.path, lineno, ev, "loss_per_token"))
+            # loss_nats_per_token; metrics files written before the key named its unit have
+            # the same value as loss_per_token
+            key = "loss_per_token" if "loss_nats_per_token" not in ev and "loss_per_token" in ev \
+                else "loss_nats_per_token"
+            ty.append(number(r.path, lineno, ev, key))
         vx, vy, ve = [], [], []
         for lineno, ev in r.val:
             vx.append(number(r.path, lineno, ev, xkey))

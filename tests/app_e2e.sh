@@ -13,6 +13,10 @@
 #                                                     bounds, byte samples, the run lock, unwritable
 #                                                     outputs, signals, seeds, stale temporaries,
 #                                                     kill -9 at 20 points + resume, messages)
+#   bash tests/app_e2e.sh LIMITS   DISCDIFF WORKDIR   issue 14 items 7 and 14: the memory estimate
+#                                                     and its refusal, out-of-memory errors, options
+#                                                     that would be ignored, warm-up warning, sample
+#                                                     progress on a terminal, units in metrics keys
 # Exit 0 on success; on failure the first failed check is printed.
 set -uo pipefail
 mode=$1
@@ -391,6 +395,99 @@ FAULTS)
   "$bin" train --resume cats/checkpoint.safetensors --steps 6 --allow-data-change --threads 1 --quiet ||
     fail "--allow-data-change"
   echo "6: resume checks the data"
+  ;;
+LIMITS)
+  small=(--synthetic-tokens 20000 --d-model 32 --n-layer 1 --n-head 2 --cond-dim 16 --seq-len 16
+         --batch 8 --val-sequences 32 --val-batch 16 --threads 1 --quiet)
+  # 7. Memory: an impossible shape is refused before anything is allocated, with the estimate;
+  # a limit the estimate does not see (--max-memory overrides the check) ends as one clear
+  # line, with an error event in the log; the estimate is near the measured peak.
+  expect_error "needs about .* TiB (training activations (65536 x 65536)" \
+    "$bin" train --seq-len 65536 --batch 65536 --out huge --steps 2 "${small[@]:0:10}" --quiet
+  [ -e huge/metrics.jsonl ] && fail "a refused run wrote metrics"
+  (ulimit -v 2000000; "$bin" train --seq-len 1024 --batch 256 --out lim --steps 2 --quiet) 2>err.txt
+  [ $? = 2 ] && grep -q "it may take (the address-space limit (ulimit -v))" err.txt ||
+    fail "ulimit -v was not read: $(cat err.txt)"
+  (ulimit -v 2000000; "$bin" train --seq-len 1024 --batch 256 --out oom --steps 2 --quiet --max-memory 1T) 2>err.txt
+  rc=$?
+  [ "$rc" = 2 ] || fail "an out-of-memory run exited with $rc: $(cat err.txt)"
+  grep -q "discdiff train: error: out of memory" err.txt || fail "the out-of-memory message: $(cat err.txt)"
+  grep -q '"event":"error","message":"out of memory' oom/metrics.jsonl || fail "no error event for out of memory"
+  expect_error "max-memory: '12X' is not a size" "$bin" train --max-memory 12X --out x --steps 1 "${small[@]}"
+  expect_error "needs about .* more than the 1 MiB it may take (--max-memory)" \
+    "$bin" train --max-memory 1M --out x --steps 1 "${small[@]}"
+  for obj in md4 ar genmd4; do
+    "$bin" train --objective "$obj" --steps 2 --seq-len 256 --batch 32 --d-model 64 --n-head 4 --n-layer 2 \
+      --val-sequences 64 --val-batch 32 --warmup 1 --val-every 0 --threads 1 --out "mem-$obj" --quiet ||
+      fail "train mem-$obj"
+    est=$(json_field "mem-$obj/metrics.jsonl" start memory_estimate_bytes)
+    peak=$(json_field "mem-$obj/metrics.jsonl" end peak_rss_bytes)
+    # The estimate counts the large buffers (not the program and the corpus, ~25 MiB here) and
+    # every buffer in full (some are never touched): peak - 64 MiB <= estimate <= 1.5 peak.
+    awk -v e="$est" -v p="$peak" 'BEGIN { exit !(p - 64 * 2^20 <= e && e <= 1.5 * p) }' ||
+      fail "$obj: memory estimate $est bytes against a peak of $peak bytes"
+    echo "7: $obj estimate $(awk -v e="$est" 'BEGIN { printf "%.0f", e / 2^20 }') MiB, peak $(awk -v p="$peak" 'BEGIN { printf "%.0f", p / 2^20 }') MiB"
+  done
+  "$bin" sample -c mem-md4/checkpoint.safetensors --max-memory 1M --steps 2 2>err.txt >/dev/null
+  [ $? = 2 ] && grep -q "lower --batch or --length" err.txt || fail "sample memory check: $(cat err.txt)"
+  "$bin" eval -c mem-md4/checkpoint.safetensors --max-memory 1M --sequences 4 2>err.txt >/dev/null
+  [ $? = 2 ] && grep -q "lower --batch" err.txt || fail "eval memory check: $(cat err.txt)"
+  echo "7: memory estimate, refusal and out-of-memory errors"
+
+  # 14. Friction. --warmup beyond --steps is a warning (also with --quiet).
+  "$bin" train --steps 4 --warmup 10 --val-every 0 --out wu "${small[@]}" 2>err.txt || fail "train wu"
+  grep -q "warning: --warmup 10 exceeds --steps 4: .* peaks at 0.000400" err.txt || fail "no warm-up warning: $(cat err.txt)"
+  "$bin" train --steps 10 --warmup 10 --val-every 0 --out wu2 "${small[@]}" 2>err.txt || fail "train wu2"
+  [ -s err.txt ] && fail "a warm-up of exactly --steps warned: $(cat err.txt)"
+  # The train loss names its unit; bits = nats / ln 2.
+  grep '"event":"train"' wu/metrics.jsonl | head -n 1 | grep -q '"loss_nats_per_token"' || fail "no loss_nats_per_token"
+  grep -q '"loss_per_token"' wu/metrics.jsonl && fail "the unitless loss_per_token key is still written"
+  n=$(json_field wu/metrics.jsonl train loss_nats_per_token)
+  b=$(json_field wu/metrics.jsonl train loss_bits_per_token)
+  awk -v n="$n" -v b="$b" 'BEGIN { d = n / log(2) - b; exit !(d < 1e-9 && d > -1e-9) }' || fail "bits $b != nats $n / ln 2"
+  # Options a sampler does not read are errors naming them.
+  "$bin" train --objective ar --steps 2 --val-every 0 --out ar "${small[@]}" || fail "train ar"
+  "$bin" train --objective sedd --steps 2 --val-every 0 --out sedd "${small[@]}" || fail "train sedd"
+  m=wu/checkpoint.safetensors
+  expect_error "\-\-steps does nothing with the autoregressive sampler" "$bin" sample -c ar/checkpoint.safetensors --steps 64
+  expect_error "\-\-top-p does nothing with the tau-leaping sampler analytic" "$bin" sample -c sedd/checkpoint.safetensors --top-p 0.9
+  expect_error "\-\-top-p and --top-k do nothing with the tau-leaping sampler euler" "$bin" sample -c $m --sampler euler --top-p 0.9 --top-k 3
+  expect_error "\-\-grid and --top-k do nothing with --sampler uniformization" "$bin" sample -c $m --sampler uniformization --grid uniform --top-k 3
+  expect_error "\-\-stride does nothing without --windows > 1" "$bin" sample -c $m --stride 4
+  expect_error "\-\-blank does nothing without --infill" "$bin" sample -c $m --blank '#'
+  "$bin" sample -c $m --top-p 0.9 --top-k 5 --steps 4 --n 2 -q > /dev/null || fail "top-p with md4 refused"
+  "$bin" sample -c ar/checkpoint.safetensors --top-p 0.9 --n 2 -q > /dev/null || fail "top-p with ar refused"
+  expect_error "\-\-md4-steps (the discrete-time MD4 ELBO) needs a masked-diffusion checkpoint" \
+    "$bin" eval -c sedd/checkpoint.safetensors --md4-steps 10 --sequences 8
+  expect_error "\-\-j-bounds .* needs a masked-diffusion checkpoint" \
+    "$bin" eval -c ar/checkpoint.safetensors --j-bounds --sequences 8
+  # eval --data names the split it evaluates: a file whose training part has a character the
+  # checkpoint lacks evaluates its validation part, and a bad validation part is named.
+  for _ in $(seq 1 200); do printf 'abc def ghi '; done > v.txt
+  "$bin" train --data v.txt --tokenizer chars --steps 2 --val-every 0 --out v "${small[@]}" || fail "train v"
+  { printf 'Z'; head -c 2300 v.txt; } > trainbad.txt
+  "$bin" eval -c v/checkpoint.safetensors --data trainbad.txt --sequences 4 > /dev/null 2>err.txt ||
+    fail "eval --split valid read the training part: $(cat err.txt)"
+  { head -c 2150 v.txt; printf 'Z'; head -c 149 v.txt; } > validbad.txt  # 2300 bytes: valid [2070, 2185)
+  expect_error "the valid split of 'validbad.txt' does not fit" "$bin" eval -c v/checkpoint.safetensors --data validbad.txt --sequences 4
+  expect_error "the train split of 'trainbad.txt' does not fit" "$bin" eval -c v/checkpoint.safetensors --data trainbad.txt --split train --sequences 4
+  # sample shows progress on a terminal (stderr), not when stderr is a file or with --quiet.
+  script -qec "'$bin' sample -c $m --steps 400 --n 2 --batch 1 -o prog.jsonl" /dev/null > tty.txt 2>&1 ||
+    fail "sample under a terminal: $(cat tty.txt)"
+  grep -q "\[samples 2-2 of 2\] 100%" tty.txt || fail "no progress line on a terminal: $(head -c 300 tty.txt)"
+  "$bin" sample -c $m --steps 400 --n 2 --batch 1 -o prog2.jsonl --force 2>err.txt || fail "sample to a file"
+  grep -q "\[samples" err.txt && fail "a progress line went to a file"
+  cmp -s <(sed 's/.*"tokens"//' prog.jsonl) <(sed 's/.*"tokens"//' prog2.jsonl) || fail "progress changed the samples"
+  # A temporary of a killed `sample -o FILE` (FILE.tmp.<dead pid>) goes at the next one; another
+  # file's and a live process's stay.
+  dead=4000000
+  while kill -0 "$dead" 2>/dev/null; do dead=$((dead + 1)); done
+  touch "s3.jsonl.tmp.$dead" "s3.jsonl.tmp.$$" "other.jsonl.tmp.$dead"
+  "$bin" sample -c $m --steps 2 --n 1 -o s3.jsonl 2>err.txt || fail "sample s3"
+  [ -e "s3.jsonl.tmp.$dead" ] && fail "sample -o kept a dead writer's temporary"
+  grep -q "removed 's3.jsonl.tmp.$dead'" err.txt || fail "the removal was not reported: $(cat err.txt)"
+  [ -e "s3.jsonl.tmp.$$" ] && [ -e "other.jsonl.tmp.$dead" ] || fail "sample -o removed a temporary not its own"
+  echo "14: warm-up warning, loss units, ignored options refused, eval names its split, sample progress"
   ;;
 *)
   fail "unknown mode $mode"

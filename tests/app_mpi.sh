@@ -33,14 +33,14 @@ export OMP_NUM_THREADS=1 OMPI_MCA_rmaps_base_oversubscribe=1
 mpi() { local k=$1; shift; "$mpiexec" --oversubscribe --allow-run-as-root --bind-to none -np "$k" "$@"; }
 
 tiny=(--d-model 32 --n-layer 2 --n-head 2 --cond-dim 16 --seq-len 16 --batch 8
-      --val-sequences 32 --val-batch 16 --val-every 20 --threads 1 --quiet --lr 1e-3 --log-every 1)
+      --val-sequences 32 --val-batch 16 --val-every 20 --threads 1 --quiet --lr 1e-3 --warmup 5 --log-every 1)
 
-# losses_match A B: the train lines' loss_per_token agree within 1e-5 relative, step for step.
+# losses_match A B: the train lines' loss_nats_per_token agree within 1e-5 relative, step for step.
 losses_match() {
   python3 - "$1" "$2" <<'EOF'
 import json, sys
 def losses(p):
-    return {j["step"]: j["loss_per_token"] for j in map(json.loads, open(p)) if j.get("event") == "train"}
+    return {j["step"]: j["loss_nats_per_token"] for j in map(json.loads, open(p)) if j.get("event") == "train"}
 a, b = losses(sys.argv[1]), losses(sys.argv[2])
 if sorted(a) != sorted(b) or not a:
     sys.exit(f"logged steps differ: {sorted(a)} vs {sorted(b)}")
@@ -95,7 +95,7 @@ PARITY)
 FAULTS)
   long=(--objective md4 --steps 400 --ckpt-every 10 --val-every 0 --d-model 64 --n-layer 2
         --n-head 2 --cond-dim 16 --seq-len 16 --batch 8 --val-sequences 32 --val-batch 16
-        --threads 1 --quiet --lr 1e-3)
+        --threads 1 --quiet --lr 1e-3 --warmup 5)
   mpi 2 "$bin" train --out killed "${long[@]}" > killed.out 2> killed.err &
   job=$!
   # Wait for the first checkpoint, then kill -9 the rank-1 process.

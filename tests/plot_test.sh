@@ -68,6 +68,11 @@ out="$TMP/plot_labels.png"
 if run_rc 0 "plot two logs with --labels" "$FIX" "$FIX" -o "$out" --labels a,b,c,d --smooth 0; then
   check_png "$out"
 fi
+# A log written before the train loss's key named its unit (loss_per_token) plots the same.
+sed 's/"loss_nats_per_token"/"loss_per_token"/g' "$FIX" >"$TMP/old_key.jsonl"
+if run_rc 0 "plot an old-key log" "$TMP/old_key.jsonl" -o "$TMP/old_key.png"; then
+  check_png "$TMP/old_key.png"
+fi
 if run_rc 0 "--help" --help; then
   grep -q -- "--table" "$TMP/out" || fail "--help does not mention --table"
 fi
@@ -113,7 +118,7 @@ fi
 if run_rc 2 "malformed line (--table)" --table "$bad"; then
   grep -q "malformed.jsonl:4" "$TMP/err" || fail "--table malformed message does not name file:line"
 fi
-printf '{"event":"train","step":1,"tokens":1,"loss_per_token":NaN}\n' >"$TMP/nan.jsonl"
+printf '{"event":"train","step":1,"tokens":1,"loss_nats_per_token":NaN}\n' >"$TMP/nan.jsonl"
 run_rc 2 "NaN constant is malformed" "$TMP/nan.jsonl" -o "$TMP/n.png"
 printf '[1,2,3]\n' >"$TMP/array.jsonl"
 run_rc 2 "non-object line" "$TMP/array.jsonl" -o "$TMP/a.png"
@@ -129,7 +134,7 @@ head -n 1 "$FIX" >"$TMP/start_only.jsonl"
 run_rc 2 "no train/val events" "$TMP/start_only.jsonl" -o "$TMP/x.png"
 : >"$TMP/empty.jsonl"
 run_rc 2 "empty log" "$TMP/empty.jsonl" -o "$TMP/x.png"
-printf '{"event":"train","step":1,"tokens":1,"loss_per_token":1.0}\n' >"$TMP/no_time.jsonl"
+printf '{"event":"train","step":1,"tokens":1,"loss_nats_per_token":1.0}\n' >"$TMP/no_time.jsonl"
 run_rc 2 "missing x key (--x time)" "$TMP/no_time.jsonl" -o "$TMP/x.png" --x time \
   && { grep -q "no_time.jsonl:1" "$TMP/err" || fail "missing-key message does not name file:line"; }
 

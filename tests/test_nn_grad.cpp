@@ -451,6 +451,41 @@ TEST_CASE("nn: parameter count matches MODELS.md 1.3 and the slab layout") {
         doctest::Approx(6 * (2.0 * (4 * 256.0 * 256 + 2 * 256.0 * 1024) + 4 * 256.0 * 256) + 2 * 256.0 * 28));
 }
 
+TEST_CASE("nn: the activation-memory estimate equals what a forward pass allocates") {
+  // ModelConfig::activation_bytes is what programs check before a run; the network's own
+  // count after a forward (and backward) pass at that shape is the reference.
+  for (bool tc : {true, false})
+    for (bool c : {true, false})
+      for (MlpType m : {MlpType::gelu, MlpType::swiglu})
+        for (double drop : {0.0, 0.25})
+          for (int B : {1, 3}) {
+            ModelConfig cfg = tiny_config(tc, c);
+            cfg.mlp = m;
+            cfg.dropout = drop;
+            Transformer<float> net(cfg);
+            net.init(3);
+            const int L = cfg.seq_len - 1;
+            std::vector<int> tok(std::size_t(B) * L);
+            for (std::size_t i = 0; i < tok.size(); ++i) tok[i] = int(i % std::size_t(cfg.vocab_in));
+            std::vector<float> sbar(std::size_t(B), 0.5f);
+            const DropoutKey key{11, 0};
+            net.forward(tok.data(), tc ? sbar.data() : nullptr, B, L, drop > 0 ? &key : nullptr);
+            net.zero_grad();
+            net.backward();
+            INFO("time_cond " << tc << " causal " << c << " mlp " << int(m) << " dropout " << drop
+                              << " B " << B);
+            CHECK(cfg.activation_bytes(B, L, sizeof(float), drop > 0) == double(net.activation_bytes()));
+          }
+  // The shapes a hostile command line gives stay finite (no integer overflow).
+  ModelConfig big;
+  big.seq_len = 65536;
+  const double huge = big.activation_bytes(65536, 65536, 4, false);
+  CHECK(std::isfinite(huge));
+  // The attention probabilities alone: B H L^2 = 2^16 * 4 * 2^32 values in each of the 6
+  // blocks and once more as scratch, 4 bytes each.
+  CHECK(huge > 7.0 * 4 * std::ldexp(1.0, 50));
+}
+
 TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gradient") {
   const ModelConfig cfg = tiny_config(true, false);
   Transformer<double> net(cfg);

@@ -83,7 +83,9 @@ sample_one() {  # model sampler steps
   # per batch, so that md4 and md4-cached draw the same samples (the seeds follow the batch).
   local batch=$nsamp
   [ "$m" = md4-linear ] && batch=1
-  local scmd="$bin sample -c $ck --sampler $s --steps $k --n $nsamp --batch $batch --seed 0 --threads 2 --quiet -o $res/samples.jsonl"
+  local steps="--steps $k"
+  [ "$s" = ar ] && steps=""  # AR sampling takes one step per token (discdiff refuses --steps)
+  local scmd="$bin sample -c $ck --sampler $s $steps --n $nsamp --batch $batch --seed 0 --threads 2 --quiet -o $res/samples.jsonl"
   local gcmd="$bin eval --samples $res/samples.jsonl --ar $ar --threads 2 --json $res/genppl.jsonl"
   echo "== $m.$s.$k: $scmd"
   local t0 t1

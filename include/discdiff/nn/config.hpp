@@ -104,6 +104,28 @@ struct ModelConfig {
     return n;
   }
 
+  /// Bytes of the activation and scratch buffers nn::Transformer holds after a forward pass of
+  /// B sequences of length L with `elem`-byte values (its activation_bytes() then; the two are
+  /// checked equal in tests/test_nn_grad.cpp), computed without allocating: programs use it to
+  /// refuse a batch that cannot fit. With N = B L, r = fc1_rows(), per block
+  /// 11 N d + 2 N + N r + N d_ff + B H L^2 [+ 6 B d] values (+ 2 N d mask bytes with dropout),
+  /// and outside the blocks (n_layer + 1) N d + 8 N d + N + 2 N V_out + N d_ff + B H L^2
+  /// + 2 B d [+ N r for gated units] [+ B temb + 6 B c + 10 B d] values and N token ids.
+  /// A double: shapes far beyond memory must not overflow.
+  double activation_bytes(std::int64_t B, std::int64_t L, std::size_t elem, bool with_dropout) const {
+    const double b = double(B), n = double(B) * double(L), d = d_model, f = d_ff, r = fc1_rows(),
+                 att = b * n_head * double(L) * double(L);
+    double blk = 11 * n * d + 2 * n + n * r + n * f + att;
+    if (time_cond) blk += 6 * b * d;
+    double vals = n_layer * blk + (n_layer + 1) * n * d + 8 * n * d + n + 2 * n * vocab_out + n * f +
+                  att + 2 * b * d;
+    if (mlp != MlpType::gelu) vals += n * r;
+    if (time_cond) vals += b * temb_dim + 6 * b * cond_dim + 10 * b * d;
+    double bytes = vals * double(elem) + n * sizeof(int);
+    if (with_dropout && dropout > 0) bytes += n_layer * 2 * n * d;
+    return bytes;
+  }
+
   /// Forward FLOPs per token (2 per multiply-add) at sequence length L (default seq_len):
   /// per block 2(3d^2 + d^2 + (r + 1) d d_ff) for the projections (r = fc1_rows()/d_ff)
   /// and 4 L d for Q K^T and P V (the full L x L square, also when causal), plus 2 d V_out
