@@ -42,6 +42,7 @@
 #include <discdiff/schedule/schedules.hpp>
 
 #include "backend.hpp"
+#include "comm.hpp"
 #include "dyn_schedule.hpp"
 #include "memory_check.hpp"
 #include "objective.hpp"
@@ -245,6 +246,14 @@ struct TimeInputKernel {
   }
 };
 
+/// x[i] *= a (a data-parallel shard's share of a gradient).
+template <class T>
+struct ScaleKernel {
+  T* x;
+  T a;
+  DD_HD void operator()(std::int64_t i) const { x[i] *= a; }
+};
+
 /// SEDD's log-score head (spec 4.4): out[i, k] += c(u_b, x_i) for every k != x_i.
 template <class Gen, class T>
 struct SeddOffsetKernel {
@@ -278,12 +287,16 @@ inline std::vector<int> with_bos(const int* x0, std::int64_t B, std::int64_t L, 
 }
 
 /// The counters of one batch's draws: the row times from (seed, time_stream, time_index), the
-/// forward noise of draw k from (seed, noise[k], b L + l).
+/// forward noise of draw k from (seed, noise[k], b L + l). A data-parallel shard is rows
+/// [row0, row0 + B) of a batch of `total_rows` rows (0: the batch is whole): its rows get the
+/// times, noise and dropout masks that they have in the whole batch.
 struct DrawKeys {
   std::uint64_t seed = 0;
   std::uint32_t time_stream = 0;
   std::uint64_t time_index = 0;
   std::uint32_t noise[2] = {0, 0};
+  std::int64_t row0 = 0;
+  std::int64_t total_rows = 0;
 };
 
 /// Per-batch buffers in the backend's memory, grown on demand (not part of the run's state).
@@ -304,14 +317,32 @@ struct StepScratch {
 /// the NLL). With grad_scale != 0 the network's dlogits() receive grad_scale * d loss / d logits
 /// (the gradient of the batch mean for grad_scale = 1/(B L)), ready for net.backward(), and
 /// GenMD4 writes grad_scale * d S / d w_raw to grad_w_raw. dropout: the training key, or null.
+/// A shard (keys.total_rows > B): x0 holds rows [keys.row0, keys.row0 + B) of the batch; the
+/// result and the gradient are those rows' terms of the whole batch's (the AR model's
+/// gradient, a mean over its rows, is weighted by B / total_rows).
 inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_raw,
                          const int* x0, std::int64_t B, std::int64_t L, const DrawKeys& keys,
-                         const nn::DropoutKey* dropout, Real grad_scale, StepScratch& sc,
+                         const nn::DropoutKey* dropout_key, Real grad_scale, StepScratch& sc,
                          std::vector<Real>* grad_w_raw = nullptr) {
   using namespace detail_app;
   const auto& ex = net.backend().exec;
   const int N = p.num_regular();
   const std::size_t BL = static_cast<std::size_t>(B * L);
+  const std::int64_t Btot = keys.total_rows > 0 ? keys.total_rows : B, r0 = keys.row0;
+  const bool shard = Btot != B;
+  // The dropout masks of local token row n are those of row n + offset of the whole batch.
+  nn::DropoutKey dk_shard;
+  const nn::DropoutKey* dropout = dropout_key;
+  if (dropout_key != nullptr && shard) {
+    dk_shard = *dropout_key;
+    const std::int64_t rowlen = p.causal() ? L + 1 : L;
+    dk_shard.rows.lo = std::uint64_t(r0 * rowlen);
+    if (p.per_token_noise()) {  // two draws stacked: rows [0, B) and [B, 2B) of 2 Btot
+      dk_shard.rows.split = B * L;
+      dk_shard.rows.hi = std::uint64_t((Btot - B + r0) * L);
+    }
+    dropout = &dk_shard;
+  }
   // The network's dlogits buffer is (re)sized by forward(): read it after each forward only.
   const bool want_grad = grad_scale != Real(0);
   std::vector<Real> row_host(static_cast<std::size_t>(B));
@@ -330,12 +361,16 @@ inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_
     // Without a gradient the network's dlogits buffer is the row kernels' scratch.
     const double mean =
         nn::causal_cross_entropy(net.backend(), lg, td, int(B), int(L + 1), N, net.dlogits());
+    if (shard && want_grad)  // the gradient of this shard's mean, weighted by its share
+      ex.for_each(B * (L + 1) * net.config().vocab_out,
+                  ScaleKernel<Real>{net.dlogits(), Real(double(B) / double(Btot))});
     return mean * double(B * L);
   }
 
   int* x0d = StepScratch::need(sc.x0, BL);
   copy_n(AppSpace{}, x0d, HostSpace{}, x0, BL);
-  const std::vector<Real> t = draw_times(p, keys.seed, keys.time_stream, keys.time_index, B);
+  std::vector<Real> t = draw_times(p, keys.seed, keys.time_stream, keys.time_index, Btot);
+  if (shard) t = std::vector<Real>(t.begin() + r0, t.begin() + r0 + B);
   Real* rows = StepScratch::need(sc.rows, static_cast<std::size_t>(5 * B));
   Real *td = rows, *ud = rows + B, *wd = rows + 2 * B, *cond = rows + 3 * B;  // cond: 2B
   copy_n(AppSpace{}, td, HostSpace{}, t.data(), t.size());
@@ -354,7 +389,8 @@ inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_
     copy_n(AppSpace{}, wsd, HostSpace{}, sched.w().data(), static_cast<std::size_t>(N));
     int* z = StepScratch::need(sc.xt, 2 * BL);
     for (int k = 0; k < 2; ++k)
-      forward_corrupt_raw(ex, gen, x0d, B, L, ubd, N, z + k * BL, keys.seed, keys.noise[k]);
+      forward_corrupt_raw(ex, gen, x0d, B, L, ubd, N, z + k * BL, keys.seed, keys.noise[k],
+                          std::uint64_t(r0 * L));
     ex.for_each(2 * B, TimeInputKernel<Real>{td, nullptr, cond, B, true});
     const Real* lg = net.forward(z, cond, int(2 * B), int(L), dropout);
     Real* dl = want_grad ? net.dlogits() : nullptr;
@@ -418,7 +454,9 @@ inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_
   copy_n(AppSpace{}, wd, HostSpace{}, w.data(), w.size());
   int* xtd = StepScratch::need(sc.xt, BL);
   ex.for_each(B, TimeInputKernel<Real>{td, ud, cond, B, thousand_t});
-  std::visit([&](const auto& g) { forward_corrupt_raw(ex, g, x0d, B, L, ud, xtd, keys.seed, keys.noise[0]); },
+  std::visit([&](const auto& g) {
+               forward_corrupt_raw(ex, g, x0d, B, L, ud, xtd, keys.seed, keys.noise[0], std::uint64_t(r0 * L));
+             },
              p.generator());
   const Real* out = net.forward(xtd, cond, int(B), int(L), dropout);
   Real* dl = want_grad ? net.dlogits() : nullptr;
@@ -456,9 +494,14 @@ inline double batch_loss(const Problem& p, Net& net, const std::vector<Real>& w_
 /// One optimiser step on the clean batch x0 (B x L, host): batch_loss (forward noise, network
 /// forward, the objective's loss kernel), backward, clipping, AdamW, EMA. `step` is the 1-based
 /// number of this step.
+/// Data parallel (dp with K > 1 ranks, docs/distributed.md): every rank holds the whole batch
+/// x0 and computes the loss and gradient of its shard (Shard::of: contiguous rows, the draws
+/// of the whole batch); the shard losses and, after backward, the gradients (dp: bucketed, in
+/// a fixed order) and GenMD4's schedule gradient are summed over the ranks, so every rank
+/// clips and steps with the gradient of the whole batch's mean loss.
 inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
                              const std::vector<int>& x0, std::int64_t B, std::int64_t L,
-                             std::int64_t step) {
+                             std::int64_t step, GradientAllReduce* dp = nullptr) {
   using namespace detail_app;
   const RunConfig& c = p.config();
   Net& net = *s.net;
@@ -474,16 +517,35 @@ inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
   std::ostringstream lr_text;
   lr_text << c.lr;
   const std::string advice = " (lower --lr, now " + lr_text.str() + ", or raise --warmup)";
-  double loss_tok = 0;
+  Communicator* comm = dp != nullptr && dp->comm().size() > 1 ? &dp->comm() : nullptr;
+  const Shard sh = comm ? Shard::of(B, comm->rank(), comm->size()) : Shard::of(B, 0, 1);
+  keys.row0 = sh.row0;
+  keys.total_rows = B;
+  double loss_sum = 0;
+  std::string bad_output;
   try {
-    loss_tok = batch_loss(p, net, s.w_raw, x0.data(), B, L, keys, &dk, Real(1.0 / double(B * L)),
-                          sc, &grad_w) /
-               double(B * L);
+    loss_sum = batch_loss(p, net, s.w_raw, x0.data() + sh.row0 * L, sh.rows, L, keys, &dk,
+                          Real(1.0 / double(B * L)), sc, &grad_w);
   } catch (const std::invalid_argument& e) {
     // The loss kernels reject non-finite network outputs (objective/validate.hpp).
-    throw std::runtime_error(diverged + "the network's output is not finite [" + e.what() + "]" +
-                             advice);
+    bad_output = e.what();
+    if (!comm) throw std::runtime_error(diverged + "the network's output is not finite [" + bad_output +
+                                        "]" + advice);
   }
+  if (comm) {
+    // Every rank learns the batch's loss and whether some rank's output was not finite, so all
+    // stop together (no rank is left waiting in a collective).
+    double v[2] = {loss_sum, bad_output.empty() ? 0.0 : 1.0};
+    comm->all_reduce_sum(v, 2);
+    if (v[1] > 0)
+      throw std::runtime_error(diverged + "the network's output is not finite on " +
+                               (bad_output.empty() ? std::string("another rank")
+                                                   : "rank " + std::to_string(comm->rank()) + " [" + bad_output + "]") +
+                               advice);
+    loss_sum = v[0];
+    if (!grad_w.empty()) comm->all_reduce_sum(grad_w.data(), grad_w.size());
+  }
+  const double loss_tok = loss_sum / double(B * L);
   if (!std::isfinite(loss_tok))
     throw std::runtime_error(diverged + "the training loss is " + std::to_string(loss_tok) + advice);
   for (std::size_t v = 0; v < grad_w.size(); ++v)
@@ -492,6 +554,7 @@ inline StepResult train_step(const Problem& p, TrainState& s, StepScratch& sc,
                                std::to_string(v) + "] is not finite" + advice);
   net.zero_grad();
   net.backward();
+  if (comm) (*dp)(net.grads().data(), net.num_params());  // the batch's gradient on every rank
   StepResult res;
   res.loss_per_token = loss_tok;
   res.grad_norm = c.clip > 0 ? nn::clip_grad_norm(net.backend(), net.grads().data(), net.num_params(), c.clip)
@@ -629,7 +692,20 @@ struct EvalOptions {
   /// J1/J2 time cut-off; 0: the convention's (exact: the run's --t-eps, 1e-4 for md4; pbrc:
   /// 1e-4, test_perplexity.py sampling_eps; sedd: 1e-3, losses.py sampling_eps).
   double eps = 0;
+  /// Data parallel (docs/distributed.md): the Monte Carlo batches are dealt to the ranks
+  /// (McOptions' split) and their sums all-reduced; every rank gets the one-process numbers.
+  /// Null or K = 1: one process.
+  Communicator* comm = nullptr;
 };
+
+/// McOptions' split over eo.comm's ranks (nothing without one).
+inline void set_mc_split(McOptions& o, const EvalOptions& eo) {
+  if (eo.comm == nullptr || eo.comm->size() == 1) return;
+  Communicator* c = eo.comm;
+  o.part = c->rank();
+  o.parts = c->size();
+  o.reduce = [c](double* d, std::size_t n) { c->all_reduce_sum(d, n); };
+}
 
 /// The J1/J2 cut-off that evaluate_bounds uses (EvalOptions::eps, or the convention's default).
 inline double j_bound_eps(const Problem& p, const EvalOptions& eo) {
@@ -701,6 +777,7 @@ inline ScoreBoundOptions score_bound_options(const Problem& p, const EvalOptions
   so.output = p.score_head() ? ModelOutput::log_scores : ModelOutput::logits;
   so.output_size = V;
   so.log_score_head = false;  // NetModel<log_scores> adds the head's offsets itself
+  set_mc_split(so, eo);
   return so;
 }
 
@@ -721,21 +798,26 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
   if (p.causal() || p.per_token_noise()) {
     // The exact NLL (ar) and the GenMD4 NELBO: the training loss path, without gradients.
     StepScratch sc;
-    BatchMeanAccumulator acc;
     std::uint64_t k = 0;
     const int passes = p.causal() ? 1 : eo.passes;
+    McOptions split;
+    set_mc_split(split, eo);
+    detail::mc::BatchSums sums(split, passes * ((num + eo.batch - 1) / eo.batch), 1);
     for (int pass = 0; pass < passes; ++pass)
       for (std::int64_t b0 = 0; b0 < num; b0 += eo.batch, ++k) {
         const std::int64_t B = std::min<std::int64_t>(eo.batch, num - b0);
+        sums.count(k, B);
+        if (!sums.mine(k)) continue;
         DrawKeys keys;
         keys.seed = eo.seed;
         keys.time_stream = kMcTimeStream;
         keys.time_index = k;
         keys.noise[0] = kMcForwardStream + std::uint32_t(2 * k);
         keys.noise[1] = kMcForwardStream + std::uint32_t(2 * k + 1);
-        acc.add_batch(batch_loss(p, net, w_raw, x0.data() + b0 * L, B, L, keys, nullptr, Real(0), sc), B);
+        sums.set(0, k, batch_loss(p, net, w_raw, x0.data() + b0 * L, B, L, keys, nullptr, Real(0), sc));
       }
-    out.push_back({headline, acc.estimate(L)});
+    sums.finish();
+    out.push_back({headline, sums.accumulator(0).estimate(L)});
     return out;
   }
   const NetModel<ModelOutput::logits> model{&p, &net};
@@ -751,6 +833,7 @@ inline std::vector<BoundReport> evaluate_bounds(const Problem& p, Net& net,
     mo.time_sampling = parse_time_sampling(p.config().time_sampling);
     mo.output_size = V;
     mo.prior = eo.convention != EvalConvention::md4;  // md4.py latent_loss() = 0
+    set_mc_split(mo, eo);
     const auto& ex = net.backend().exec;
     out.push_back({headline, estimate_md4_elbo(g, p.schedule(), model, x0.data(), num, L, mo, ex).elbo});
     if (eo.md4_steps > 0) {

@@ -253,6 +253,10 @@ void print_md4_detail(const Problem& p, std::int64_t L, nlohmann::json& results,
 int run_eval(const EvalArgs& a) {
   require_device(a.device);
   set_threads(a.threads);
+  // Data parallel (docs/distributed.md): the bounds' Monte Carlo batches are split over the
+  // ranks; rank 0 prints and writes --json, the others print nothing.
+  Communicator& comm = world();
+  if (!comm.is_root()) std::cout.setstate(std::ios::badbit);
   if (!a.json.empty()) require_writable(a.json);  // before the work, not after it
   nlohmann::json results = nlohmann::json::array();
   if (!a.samples.empty() || !a.ar.empty()) {
@@ -305,6 +309,7 @@ int run_eval(const EvalArgs& a) {
     eo.md4_j_bounds = a.j_bounds;
     eo.convention = parse_convention(a.convention);
     eo.eps = a.eps;
+    eo.comm = &comm;
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<BoundReport> reps;
     if (a.md4_steps.empty()) {
@@ -385,7 +390,7 @@ int run_eval(const EvalArgs& a) {
   }
   if (results.empty())
     throw std::invalid_argument("nothing to evaluate: give --checkpoint, or --samples with --ar");
-  if (!a.json.empty()) {
+  if (!a.json.empty() && comm.is_root()) {
     std::string text;
     for (const auto& j : results) text += j.dump() + '\n';
     write_file_atomic(a.json, text);

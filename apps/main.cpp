@@ -17,6 +17,7 @@
 
 #include <discdiff/core/config.hpp>
 
+#include "comm.hpp"
 #include "command.hpp"
 
 namespace {
@@ -103,20 +104,30 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {
+    int code = 2;
+    std::string error;
     try {
-      return actions.at(sub)();
+      code = actions.at(sub)();
     } catch (const std::bad_alloc&) {
       // An allocation beyond the up-front estimate (apps/memory_check.hpp) failed: the files a
       // command writes are atomic, so what was there before is intact.
-      std::cerr << "discdiff " << sub->get_name()
-                << ": error: out of memory (an allocation failed): this run needs more memory than "
-                   "the process may use (see MemAvailable, the cgroup limit and `ulimit -v`); "
-                   "lower --batch or --seq-len, or use a smaller network\n";
-      return 2;
+      error = "out of memory (an allocation failed): this run needs more memory than the process "
+              "may use (see MemAvailable, the cgroup limit and `ulimit -v`); lower --batch or "
+              "--seq-len, or use a smaller network";
     } catch (const std::exception& e) {
-      std::cerr << "discdiff " << sub->get_name() << ": error: " << e.what() << "\n";
-      return 2;
+      error = e.what();
     }
+    if (!error.empty()) {
+      // Data parallel (apps/comm.hpp): an error on one rank ends every rank of the job (the
+      // others may be waiting in a collective), naming the rank.
+      discdiff::app::Communicator* w = discdiff::app::world_if_started();
+      if (w != nullptr && w->size() > 1)
+        w->abort(2, "discdiff " + sub->get_name() + " (rank " + std::to_string(w->rank()) + " of " +
+                        std::to_string(w->size()) + "): error: " + error);
+      std::cerr << "discdiff " << sub->get_name() << ": error: " << error << "\n";
+    }
+    discdiff::app::finalize_world();
+    return code;
   }
   return 0;
 }

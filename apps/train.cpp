@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint.hpp"
+#include "comm.hpp"
 #include "command.hpp"
 #include "corpus_loader.hpp"
 #include "diffusion.hpp"
@@ -101,6 +102,11 @@ nlohmann::json bound_json(const std::string& event, const TrainState& s, const B
 int run_train(TrainArgs& a, CLI::App& sub) {
   require_device(a.device);
   namespace fs = std::filesystem;
+  // Data parallel (docs/distributed.md): under mpirun / srun every rank runs this function;
+  // rank 0 alone takes the directory lock and writes the log and the checkpoint.
+  Communicator& comm = world();
+  const bool root = comm.is_root();
+  if (!root) a.quiet = true;
   // A config file sets the options that the command line does not.
   std::set<std::string> given_names;  // options set by the command line or the config file
   a.cfg.visit([&](const char* name, const auto&, const char*) {
@@ -188,26 +194,39 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
                  "lower --batch, --val-batch or --seq-len, or the network's size");
   if (!resuming) state = TrainState::fresh(p);
-  if (cfg.warmup > cfg.steps)
+  if (root && cfg.warmup > cfg.steps)
     std::cerr << "discdiff train: warning: --warmup " << cfg.warmup << " exceeds --steps "
               << cfg.steps << ": the learning rate rises for the whole run and peaks at "
               << fmt(cfg.lr * double(cfg.steps) / double(std::max<std::int64_t>(1, cfg.warmup)), 6)
               << ", never reaching --lr " << fmt(cfg.lr, 6) << "\n";
+  if (comm.size() > 1) {
+    // Every rank must train the same problem on the same data from the same state.
+    std::string text;
+    for (const auto& kv : cfg.to_map()) text += kv.first + "=" + kv.second + "\n";
+    text += "step=" + std::to_string(state.step) + "\ntrain_tokens=" +
+            std::to_string(corpus.train.size()) + "\nvocab=" +
+            std::to_string(corpus.tokenizer.num_regular()) + "\n";
+    require_same_on_all_ranks(comm, text, "the configuration (options, data, resumed step)");
+    if (cfg.batch < comm.size())
+      throw std::invalid_argument("--batch " + std::to_string(cfg.batch) + " is smaller than the " +
+                                  std::to_string(comm.size()) + " ranks: each rank needs a row");
+  }
 
-  fs::create_directories(cfg.out);
+  if (root) fs::create_directories(cfg.out);
   // One run per directory: a second `train --out` of the same directory stops here.
-  const DirLock lock(cfg.out, "discdiff train");
+  std::unique_ptr<DirLock> lock;
+  if (root) lock = std::make_unique<DirLock>(cfg.out, "discdiff train");
   const std::string ckpt = (fs::path(cfg.out) / "checkpoint.safetensors").string();
   const std::string logp = (fs::path(cfg.out) / "metrics.jsonl").string();
-  for (const auto& name : remove_stale_temps(cfg.out))
+  if (root) for (const auto& name : remove_stale_temps(cfg.out))
     if (!a.quiet)
       std::cerr << "discdiff train: removed '" << name << "' (a temporary file of a killed writer)\n";
   // Every output is checked before the first step, not when the first write fails.
-  require_writable(ckpt);
-  if (!resuming && !a.force && fs::exists(ckpt))
+  if (root) require_writable(ckpt);
+  if (root && !resuming && !a.force && fs::exists(ckpt))
     throw std::invalid_argument("'" + ckpt + "' exists: continue it with --resume " + ckpt +
                                 ", or pass --force to start over (the old run is overwritten)");
-  {
+  if (root) {
     const double ckpt_bytes = 4.0 * double(state.net->num_params()) * (state.ema ? 4 : 3) + (1 << 20);
     std::error_code ec;
     const auto sp = fs::space(cfg.out, ec);
@@ -216,20 +235,25 @@ int run_train(TrainArgs& a, CLI::App& sub) {
                                " MiB free; a checkpoint needs about " +
                                std::to_string(std::int64_t(ckpt_bytes) >> 20) + " MiB");
   }
-  if (!resuming && a.force) {
+  if (root && !resuming && a.force) {
     // --force starts over: the old run's checkpoint goes now, so that a new run that fails
     // before its first checkpoint does not leave the old checkpoint beside the new metrics.
     std::error_code ec;
     if (fs::is_regular_file(ckpt, ec) && !fs::remove(ckpt, ec))
       throw std::runtime_error("cannot remove the old checkpoint '" + ckpt + "': " + ec.message());
   }
-  if (resuming) {
+  if (root && resuming) {
     const std::int64_t dropped = truncate_metrics(logp, state.step);
     if (dropped > 0 && !a.quiet)
       std::cerr << "discdiff train: " << logp << ": dropped " << dropped
                 << " line(s) written after the checkpoint's step " << state.step << "\n";
   }
-  JsonlLog log(logp, resuming);
+  // Ranks other than 0 write their (identical) log lines nowhere.
+  JsonlLog log(root ? logp : "/dev/null", resuming);
+  GradientAllReduce all_reduce(comm);
+  // The other ranks start when rank 0 has checked the run directory (an error there ends the
+  // job before the first collective of the loop).
+  comm.barrier();
   const int L = cfg.seq_len, B = cfg.batch;
   if (corpus.train.size() < std::size_t(L))
     throw std::invalid_argument("the training split has " + std::to_string(corpus.train.size()) +
@@ -270,6 +294,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     j["steps"] = cfg.steps;
     j["step"] = state.step;
     j["threads"] = current_threads();
+    j["ranks"] = comm.size();
+    j["comm"] = comm.name();
     j["device"] = a.device;
     j["backend"] = kBackendName;
     j["data"] = corpus.description;
@@ -284,7 +310,9 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   if (!a.quiet) {
     std::cout << "discdiff train: " << p.describe() << "\n  network " << state.net->num_params()
               << " parameters (" << cfg.n_layer << " layers, d " << cfg.d_model << ", " << cfg.n_head
-              << " heads), L " << L << ", batch " << B << ", " << current_threads() << " threads\n  data "
+              << " heads), L " << L << ", batch " << B << ", " << current_threads() << " threads"
+              << (comm.size() > 1 ? " x " + std::to_string(comm.size()) + " ranks (" + comm.name() + ")" : "")
+              << "\n  data "
               << corpus.description << "\n";
     if (corpus.source)
       std::cout << "  source entropy: rate " << fmt(h_rate) << " bits/token; exact per token of an "
@@ -298,6 +326,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   EvalOptions eo;
   eo.batch = bound_batch(cfg.val_batch, nval);  // eval's rule: at least 2 batches
   eo.seed = cfg.seed ^ kValSeedOffset;
+  eo.comm = &comm;  // the validation batches are split over the ranks
   std::vector<BoundReport> last_val;
   std::int64_t saved_step = resuming ? state.step : -1;
   // A failure during training (a diverged model) stops the run: an "error" line in the log, the
@@ -331,7 +360,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     log.write(j);
   };
   auto save = [&]() {
-    save_checkpoint(ckpt, cfg, corpus.tokenizer, state, extra);
+    if (root) save_checkpoint(ckpt, cfg, corpus.tokenizer, state, extra);
     saved_step = state.step;
   };
 
@@ -346,10 +375,12 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   int exit_code = 0;
   for (std::int64_t step = first; step <= cfg.steps; ++step) {
     const auto t_step = std::chrono::steady_clock::now();
+    // The whole batch's crops on every rank (cheap); train_step takes this rank's rows.
     data::random_crops(corpus.train, B, L, cfg.seed, std::uint64_t(step), x0.data());
     StepResult r;
+    const double ar_s0 = all_reduce.seconds(), ar_w0 = all_reduce.wait_seconds();
     try {
-      r = train_step(p, state, scratch, x0, B, L, step);
+      r = train_step(p, state, scratch, x0, B, L, step, &all_reduce);
     } catch (const std::runtime_error& e) {
       fail(step, e.what());
     } catch (const std::bad_alloc&) {
@@ -372,6 +403,10 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       j["grad_norm"] = r.grad_norm;
       j["tokens_per_s"] = tps;
       j["step_s"] = dt;
+      if (comm.size() > 1) {
+        j["allreduce_s"] = all_reduce.seconds() - ar_s0;
+        j["allreduce_wait_s"] = all_reduce.wait_seconds() - ar_w0;
+      }
       j["elapsed_s"] = state.elapsed_s;
       log.write(j);
     }
@@ -391,7 +426,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     progress.show("[" + std::to_string(step) + "/" + std::to_string(cfg.steps) + "] loss " +
                   fmt(loss_ema / std::log(2.0), 3) + " bits/token  " + fmt(tps, 0) + " tok/s  ETA " +
                   format_duration(eta_s));
-    const int sig = stop_signal().load();
+    // A signal seen by any rank stops every rank at the same step.
+    const int sig = int(comm.max(stop_signal().load()));
     const bool stop_now = a.stop_after > 0 && session_steps >= a.stop_after && !last;
     if ((sig != 0 || stop_now) && !last) {
       save();
@@ -401,7 +437,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       j["step"] = step;
       j["signal"] = sig;
       log.write(j);
-      std::cerr << "discdiff train: "
+      if (root) std::cerr << "discdiff train: "
                 << (sig ? std::string(signal_name(sig)) + " received" : std::string("--stop-after reached"))
                 << "; checkpoint at step " << step << " written to " << ckpt
                 << "\n  continue with: discdiff train --resume " << ckpt << "\n";

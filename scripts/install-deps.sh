@@ -12,6 +12,8 @@
 #                                      # test app.interop_torch: python3-torch,
 #                                      # python3-numpy); `make bench` passes it
 #
+# MPI: Open MPI (libopenmpi-dev for find_package(MPI), openmpi-bin for mpirun); optional at
+# build time (DISCDIFF_ENABLE_MPI turns itself off when it is absent).
 # OpenMP: g++'s -fopenmp uses GCC's libgomp (libgomp1, a dependency of g++), so no
 # extra package is needed (libomp-dev is LLVM's runtime, for clang only).
 # Thrust: the CUDA toolkit's CCCL when /usr/local/cuda has it (nothing to install),
@@ -36,6 +38,7 @@ packages=(
   liblzma-dev              # data: .xz corpora read directly (data/corpus.hpp)
   libsentencepiece-dev     # data: SentencePiece tokenizers (optional at build time, data/sentencepiece.hpp)
   python3-matplotlib       # scripts/plot.py: training curves as PNG
+  libopenmpi-dev openmpi-bin  # MPI: data-parallel `mpirun -np K discdiff train` (docs/distributed.md)
   # OpenBLAS, OpenMP flavour (shares libgomp's thread pool with our OpenMP code)
   libopenblas-dev libopenblas-openmp-dev libopenblas0-openmp
 )

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -151,6 +154,102 @@ TEST_CASE("mc: with the exact denoiser the J1 integrand is exact in expectation 
   check_within(mc.j2, ex.j2, "J2 (exact denoiser)");
   check_within(mc.j2_direct, ex.j2, "J2 direct (exact denoiser)");
   check_within(mc.gap, ex.eh_eps, "J2 - J1 (exact denoiser)");
+}
+
+namespace {
+/// An in-process all-reduce over `parts` threads (the MPI all-reduce of the program's eval);
+/// it also keeps each part's contribution as it arrived.
+struct ThreadAllReduce {
+  int parts;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<double> sum;
+  std::vector<std::vector<double>> seen;
+  int arrived = 0;
+  explicit ThreadAllReduce(int k) : parts(k), seen(static_cast<std::size_t>(k)) {}
+  void reduce(int part, double* d, std::size_t n) {
+    std::unique_lock<std::mutex> lk(m);
+    if (sum.empty()) sum.assign(n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) sum[i] += d[i];
+    seen[static_cast<std::size_t>(part)].assign(d, d + n);
+    ++arrived;
+    cv.notify_all();
+    cv.wait(lk, [&] { return arrived == parts; });
+    std::copy(sum.begin(), sum.end(), d);
+  }
+};
+
+/// Runs est(opt) for parts 0..K-1 in K threads (McOptions' split) and returns the results and
+/// the per-part batch sums before the reduction.
+template <class Opt, class Est>
+auto run_split(const Opt& base, int K, Est est) {
+  ThreadAllReduce ar(K);
+  std::vector<decltype(est(base))> out(static_cast<std::size_t>(K));
+  std::vector<std::thread> th;
+  for (int k = 0; k < K; ++k)
+    th.emplace_back([&, k] {
+      Opt o = base;
+      o.part = k;
+      o.parts = K;
+      o.reduce = [&ar, k](double* d, std::size_t n) { ar.reduce(k, d, n); };
+      out[static_cast<std::size_t>(k)] = est(o);
+    });
+  for (auto& t : th) t.join();
+  return std::make_pair(out, ar.seen);
+}
+
+void check_same(const McEstimate& a, const McEstimate& b) {
+  CHECK(a.mean == b.mean);  // bit for bit
+  CHECK(a.std_error == b.std_error);
+  CHECK(a.samples == b.samples);
+  CHECK(a.batches == b.batches);
+}
+}  // namespace
+
+TEST_CASE("mc: split over parts, each part computes its own batches and the reduction gives the one-part estimate bit for bit") {
+  const AbsorbingGenerator<double> gen(3);
+  const LinearSchedule<double> lin;
+  const ExactForward<AbsorbingGenerator<double>> fwd(gen, 3, dirichlet_like(27, 17, 0, 1.5, 0.01));
+  const TiltedDenoiser<CounterNoise> den{CounterNoise{8, 1}, 0.6};
+  using Model = ExactModel<AbsorbingGenerator<double>, decltype(den)>;
+  const std::vector<int> x0 = sample_data(fwd, 100, 30, 0);  // 100 sequences: a short last batch
+  Md4ElboOptions mo;
+  mo.batch_size = 16;
+  mo.passes = 2;  // 14 batches, numbered over both passes
+  mo.seed = 5;
+  auto md4 = [&](const Md4ElboOptions& o) { return estimate_md4_elbo(gen, lin, Model(fwd, den), x0, 3, o); };
+  const Md4ElboEstimate one = md4(mo);
+  for (int K : {2, 3, 5}) {
+    CAPTURE(K);
+    const auto r = run_split(mo, K, md4);
+    for (int k = 0; k < K; ++k) {
+      check_same(r.first[static_cast<std::size_t>(k)].elbo, one.elbo);
+      // Part k filled exactly its batches b = k (mod K) and left the others at 0.
+      const auto& v = r.second[static_cast<std::size_t>(k)];
+      REQUIRE(v.size() == 14u);
+      for (std::size_t b = 0; b < v.size(); ++b) CHECK((v[b] != 0.0) == (int(b % std::size_t(K)) == k));
+    }
+  }
+  ScoreBoundOptions so;
+  so.eps = 1e-2;
+  so.batch_size = 16;
+  so.seed = 3;
+  auto sb = [&](const ScoreBoundOptions& o) { return estimate_score_bounds(gen, lin, Model(fwd, den), x0, 3, o); };
+  const ScoreBoundEstimate s1 = sb(so);
+  const auto r = run_split(so, 3, sb);
+  for (const auto& e : r.first) {
+    check_same(e.j1, s1.j1);
+    check_same(e.j2, s1.j2);
+    check_same(e.j2_direct, s1.j2_direct);
+    check_same(e.gap, s1.gap);
+  }
+  // A split needs a reduce function and a part in range.
+  Md4ElboOptions bad = mo;
+  bad.parts = 2;
+  CHECK_THROWS_AS(md4(bad), std::invalid_argument);
+  bad.reduce = [](double*, std::size_t) {};
+  bad.part = 2;
+  CHECK_THROWS_AS(md4(bad), std::invalid_argument);
 }
 
 TEST_CASE("mc: MD4 ELBO, continuous and discrete time, agrees with the exact ELBO") {

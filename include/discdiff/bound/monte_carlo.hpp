@@ -70,6 +70,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -183,6 +184,15 @@ struct McOptions {
   /// every estimator here finite-variance for every shipped schedule (docs/math/bounds.md);
   /// uniform is the public codes' t ~ U[t0, t1] (kept for comparison and reproduction).
   TimeProposal time_proposal = TimeProposal::mask_power;
+  /// Split across processes (the program's data-parallel eval, docs/distributed.md): with
+  /// parts > 1 this call computes only the batches b (numbered over all passes, b = pass nb + k)
+  /// with b % parts == part, and `reduce(data, n)` must replace the n doubles by their
+  /// elementwise sum over the parts (an all-reduce). Every batch sum is nonzero on one part only
+  /// and the batches are then accumulated in the one-process order, so every part returns the
+  /// one-process estimate bit for bit.
+  int part = 0;
+  int parts = 1;
+  std::function<void(double*, std::size_t)> reduce;
 };
 
 /// Options of estimate_score_bounds.
@@ -295,7 +305,38 @@ inline void check_batching(const char* where, std::int64_t num_sequences, std::i
   const std::int64_t nb = (num_sequences + o.batch_size - 1) / o.batch_size;
   if (static_cast<std::uint64_t>(nb) * static_cast<std::uint64_t>(o.passes) > kMcMaxBatches)
     throw_invalid(where, "passes", o.passes, "too many batches (more than 2^30 - 1)");
+  if (o.parts < 1) throw_invalid(where, "parts", o.parts, "must be >= 1");
+  if (o.part < 0 || o.part >= o.parts) throw_invalid(where, "part", o.part, "must lie in [0, parts)");
+  if (o.parts > 1 && !o.reduce) throw_invalid(where, "reduce", "empty", "parts > 1 needs a reduce function");
 }
+
+/// The per-batch sums of `series` estimates over `batches` batches, for McOptions' split: each
+/// part fills its own batches, finish() sums over the parts, accumulator(s) feeds the batches
+/// to a BatchMeanAccumulator in batch order (with one part: exactly the values, in the order,
+/// that the estimator would have added directly).
+class BatchSums {
+ public:
+  BatchSums(const McOptions& o, std::int64_t batches, int series)
+      : o_(o), n_(static_cast<std::size_t>(batches)), sums_(n_ * static_cast<std::size_t>(series), 0.0),
+        counts_(n_, 0) {}
+  bool mine(std::uint64_t b) const { return o_.parts <= 1 || static_cast<int>(b % static_cast<std::uint64_t>(o_.parts)) == o_.part; }
+  void count(std::uint64_t b, std::int64_t rows) { counts_[b] = rows; }
+  void set(int series, std::uint64_t b, double v) { sums_[static_cast<std::size_t>(series) * n_ + b] = v; }
+  void finish() {
+    if (o_.parts > 1) o_.reduce(sums_.data(), sums_.size());
+  }
+  BatchMeanAccumulator accumulator(int series) const {
+    BatchMeanAccumulator acc;
+    for (std::size_t b = 0; b < n_; ++b) acc.add_batch(sums_[static_cast<std::size_t>(series) * n_ + b], counts_[b]);
+    return acc;
+  }
+
+ private:
+  const McOptions& o_;
+  std::size_t n_;
+  std::vector<double> sums_;
+  std::vector<std::int64_t> counts_;
+};
 
 inline void check_tokens(const char* where, const int* x0, std::int64_t count, int n) {
   for (std::int64_t k = 0; k < count; ++k)
@@ -410,7 +451,7 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
   Buffer<T, Space> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
   Buffer<T, Space> ek_d(static_cast<std::size_t>(B * L)), eb_d(ek_d.size());
   std::vector<T> ek(ek_d.size()), eb(eb_d.size());
-  BatchMeanAccumulator acc1, acc2, accg;
+  detail::mc::BatchSums sums(opt, nb * opt.passes, 3);  // j1, j2, j2 - j1
   const TimeProposalMap<Sched> prop(sched, T(eps), T(1), opt.time_proposal, L);
   const bool uniform_t = prop.kind() == TimeProposal::uniform;
   // The integral over t in [eps, 1] is estimated as integrand(t) / f(t). The PBRC code averages
@@ -423,6 +464,8 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
       const std::uint64_t batch = static_cast<std::uint64_t>(pass) * nb + k;
       const std::int64_t rows = std::min(B, num_sequences - k * B);
       const int* x0b = x0 + k * B * L;
+      sums.count(batch, rows);
+      if (!sums.mine(batch)) continue;
       sample_unit_times(opt.time_sampling, opt.seed, kMcTimeStream, batch, rows, tau.data());
       for (std::int64_t r = 0; r < rows; ++r) {
         t[r] = prop.time(tau[r]);
@@ -459,14 +502,15 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
         s2.add(j2);
         sg.add(j2 - j1);
       }
-      acc1.add_batch(s1.value(), rows);
-      acc2.add_batch(s2.value(), rows);
-      accg.add_batch(sg.value(), rows);
+      sums.set(0, batch, s1.value());
+      sums.set(1, batch, s2.value());
+      sums.set(2, batch, sg.value());
     }
   }
-  res.j1 = acc1.estimate(L);
-  res.j2_direct = acc2.estimate(L);
-  res.gap = accg.estimate(L);
+  sums.finish();
+  res.j1 = sums.accumulator(0).estimate(L);
+  res.j2_direct = sums.accumulator(1).estimate(L);
+  res.gap = sums.accumulator(2).estimate(L);
   res.j2 = res.j2_direct;
   if (exact) {  // J2 = J1 + E H(p_{eps|0}) (spec 6.6): J1's draws plus the exact entropy term
     res.j2 = res.j1;
@@ -528,13 +572,15 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
   Buffer<T, Space> grad(static_cast<std::size_t>(B * L * V)), pos(static_cast<std::size_t>(B * L));
   Buffer<T, Space> w_d(w.size()), row_d(w.size());
   std::vector<T> row(w.size());
-  BatchMeanAccumulator acc;
+  detail::mc::BatchSums sums(opt, nb * opt.passes, 1);
   const TimeProposalMap<Sched> prop(sched, t0, t1, opt.time_proposal, L);
   for (int pass = 0; pass < opt.passes; ++pass) {
     for (std::int64_t k = 0; k < nb; ++k) {
       const std::uint64_t batch = static_cast<std::uint64_t>(pass) * nb + k;
       const std::int64_t rows = std::min(B, num_sequences - k * B);
       const int* x0b = x0 + k * B * L;
+      sums.count(batch, rows);
+      if (!sums.mine(batch)) continue;
       sample_unit_times(opt.time_sampling, opt.seed, kMcTimeStream, batch, rows, tau.data());
       for (std::int64_t r = 0; r < rows; ++r) {
         if (opt.steps == 0) {
@@ -569,10 +615,11 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
       copy_n(HostSpace{}, row.data(), Space{}, row_d.data(), static_cast<std::size_t>(rows));
       detail::CompensatedSum<double> s;
       for (std::int64_t r = 0; r < rows; ++r) s.add(static_cast<double>(row[r]) + row_const);
-      acc.add_batch(s.value(), rows);
+      sums.set(0, batch, s.value());
     }
   }
-  res.elbo = acc.estimate(L);
+  sums.finish();
+  res.elbo = sums.accumulator(0).estimate(L);
   return res;
 }
 

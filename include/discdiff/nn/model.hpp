@@ -68,6 +68,7 @@ constexpr std::uint32_t kInitStream = 0x4e4e0001u;
 struct DropoutKey {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
+  DropoutRowMap rows{};  ///< local token row -> row of the whole batch (data-parallel shards)
 };
 
 /// The backend a Transformer<T, Backend> gets by default: make_host_backend() for the
@@ -258,7 +259,7 @@ class Transformer {
       linear_forward(be, A.p.data(), A.o.data(), P + o.out_w, (const T*)nullptr, int(N), d, d);
       if (drop_)
         dropout_forward(be, A.p.data(), A.keep_a.data(), N, d, cfg_.dropout, drop_key_.seed,
-                        drop_key_.step, std::uint32_t(2 * l));
+                        drop_key_.step, std::uint32_t(2 * l), drop_key_.rows);
       mark(StepProfile::proj, false);
       gated_residual_forward(be, A.hmid.data(), x, A.p.data(), mod ? mod + 2 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, false);
@@ -279,7 +280,7 @@ class Transformer {
       linear_forward(be, A.f2.data(), A.g.data(), P + o.fc2_w, P + o.fc2_b, int(N), f, d);
       if (drop_)
         dropout_forward(be, A.f2.data(), A.keep_m.data(), N, d, cfg_.dropout, drop_key_.seed,
-                        drop_key_.step, std::uint32_t(2 * l + 1));
+                        drop_key_.step, std::uint32_t(2 * l + 1), drop_key_.rows);
       mark(StepProfile::fc2, false);
       gated_residual_forward(be, y, A.hmid.data(), A.f2.data(), mod ? mod + 5 * d : nullptr, B, L, d, ms);
       mark(StepProfile::resid, false);

@@ -63,9 +63,10 @@ struct ForwardCorruptKernel {
   std::int64_t L;
   std::uint64_t seed;
   std::uint32_t stream;
+  std::uint64_t index0 = 0;  ///< counter offset: element i draws index index0 + i
 
   DD_HD void operator()(std::int64_t i) const {
-    CounterRng rng(seed, stream, static_cast<std::uint64_t>(i));
+    CounterRng rng(seed, stream, index0 + static_cast<std::uint64_t>(i));
     xt[i] = gen.sample_forward(x0[i], u[i / L], rng);
   }
 };
@@ -85,6 +86,7 @@ struct ForwardCorruptRowChunkKernel {
   std::int64_t chunks_per_row;
   std::uint64_t seed;
   std::uint32_t stream;
+  std::uint64_t index0 = 0;  ///< counter offset (as ForwardCorruptKernel)
 
   DD_HD void operator()(std::int64_t c) const {
     const std::int64_t b = c / chunks_per_row;
@@ -92,7 +94,7 @@ struct ForwardCorruptRowChunkKernel {
     const std::int64_t l1 = l0 + chunk < L ? l0 + chunk : L;
     const T ub = u[b];
     for (std::int64_t i = b * L + l0, end = b * L + l1; i < end; ++i) {
-      CounterRng rng(seed, stream, static_cast<std::uint64_t>(i));
+      CounterRng rng(seed, stream, index0 + static_cast<std::uint64_t>(i));
       xt[i] = gen.sample_forward(x0[i], ub, rng);
     }
   }
@@ -113,9 +115,10 @@ struct ForwardCorruptTokenNoiseKernel {
   std::int64_t L;
   std::uint64_t seed;
   std::uint32_t stream;
+  std::uint64_t index0 = 0;  ///< counter offset (as ForwardCorruptKernel)
 
   DD_HD void operator()(std::int64_t i) const {
-    CounterRng rng(seed, stream, static_cast<std::uint64_t>(i));
+    CounterRng rng(seed, stream, index0 + static_cast<std::uint64_t>(i));
     const T* row_ubar = ubar + (i / L) * ubar_row_stride;
     xt[i] = gen.sample_forward(x0[i], row_ubar, rng);
   }
@@ -124,11 +127,13 @@ struct ForwardCorruptTokenNoiseKernel {
 /// Raw-pointer driver, one total noise per row: runs ForwardCorruptKernel over the
 /// B * L positions on `exec`. Preconditions (unchecked): x0[i] in [0, gen.num_states()),
 /// u[b] finite and >= 0, x0 and xt do not overlap unless equal (in-place is allowed:
-/// element i reads x0[i] before writing xt[i]).
+/// element i reads x0[i] before writing xt[i]). index0: element i draws counter index0 + i, so
+/// rows [r0, r0 + B) of a larger batch (a data-parallel shard) pass index0 = r0 L and get the
+/// draws those rows have in the whole batch.
 template <class Exec, class Gen, class T>
 void forward_corrupt_raw(const Exec& exec, const Gen& gen, const int* x0, std::int64_t B,
                          std::int64_t L, const T* u, int* xt, std::uint64_t seed,
-                         std::uint32_t stream) {
+                         std::uint32_t stream, std::uint64_t index0 = 0) {
   static_assert(has_scalar_noise_v<Gen, T>,
                 "forward_corrupt_raw: Gen::sample_forward(int, T, CounterRng&) is required; "
                 "state-dependent masking takes (ubar, ubar_row_stride)");
@@ -141,21 +146,22 @@ void forward_corrupt_raw(const Exec& exec, const Gen& gen, const int* x0, std::i
     constexpr std::int64_t kChunk = 256;
     const std::int64_t per_row = (L + kChunk - 1) / kChunk;
     exec.for_each(B * per_row, ForwardCorruptRowChunkKernel<Gen, T>{
-                                   gen, x0, u, xt, L, kChunk, per_row, seed, stream});
+                                   gen, x0, u, xt, L, kChunk, per_row, seed, stream, index0});
   } else {
-    exec.for_each(B * L, ForwardCorruptKernel<Gen, T>{gen, x0, u, xt, L, seed, stream});
+    exec.for_each(B * L, ForwardCorruptKernel<Gen, T>{gen, x0, u, xt, L, seed, stream, index0});
   }
 }
 
 /// Raw-pointer driver for state-dependent masking (per-token total noise ubar, see
 /// ForwardCorruptTokenNoiseKernel; ubar_row_stride 0 = one vector for all rows, N = a
 /// B x N table). Preconditions (unchecked): x0[i] in [0, gen.num_states()), every ubar
-/// entry read finite and >= 0.
+/// entry read finite and >= 0. index0: the counter offset, as in the driver above.
 template <class Exec, class Gen, class T>
 void forward_corrupt_raw(const Exec& exec, const Gen& gen, const int* x0,
                                      std::int64_t B, std::int64_t L, const T* ubar,
                                      std::int64_t ubar_row_stride, int* xt,
-                                     std::uint64_t seed, std::uint32_t stream) {
+                                     std::uint64_t seed, std::uint32_t stream,
+                                     std::uint64_t index0 = 0) {
   static_assert(has_token_noise_v<Gen, T>,
                 "forward_corrupt_raw (with ubar_row_stride): Gen::sample_forward(int, "
                 "const T*, CounterRng&) is required");
@@ -164,7 +170,7 @@ void forward_corrupt_raw(const Exec& exec, const Gen& gen, const int* x0,
                 "on SequentialExecutor");
   if (B <= 0 || L <= 0) return;
   exec.for_each(B * L, ForwardCorruptTokenNoiseKernel<Gen, T>{gen, x0, ubar, ubar_row_stride,
-                                                               xt, L, seed, stream});
+                                                               xt, L, seed, stream, index0});
 }
 
 }  // namespace discdiff
