@@ -176,7 +176,8 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   for (const auto& kv : ck.meta)
     if (kv.first.rfind("cfg.", 0) == 0) cm[kv.first.substr(4)] = kv.second;
   // Before --block existed, --time-cond 0 meant plain pre-norm blocks.
-  if (!cm.count("block")) cm["block"] = cm.count("time_cond") && cm["time_cond"] == "0" ? "plain" : "adaln";
+  if (!cm.count("block"))
+    cm["block"] = cm.count("time_cond") && cm["time_cond"] == "0" ? "plain" : "adaln";
   try {
     ck.cfg.from_map(cm, "cfg.");
     ck.cfg.validate();
