@@ -15,7 +15,12 @@
 //                                     whole random state
 //   tokenizer                         data::Tokenizer::serialize() (the vocabulary)
 //   cfg.<option>                      every RunConfig field
-//   model.<field>                     nn::ModelConfig::to_vector() fields (checked on load)
+//   model.<field>                     nn::ModelConfig::to_vector() fields (checked on load;
+//                                     temb_dim, time_cond = adaLN-zero blocks, zero_time =
+//                                     conditioned on sbar = 0; zero_time absent: 0)
+//   model.norm_eps, model.rope_base   the two real fields (absent: 1e-5 and 10000, the values
+//                                     of every build before they were stored; checked on load)
+//   cfg.block                         absent in older files: plain when cfg.time_cond = 0
 //   data.*                            what the data was (description, entropy rate if synthetic)
 // Checkpoints written before the named layout (one flat 1-D tensor each: params, adam.m, adam.v,
 // ema, laid out as nn::ParamLayout) still load: the flat layout is recognised by its `params`
@@ -30,6 +35,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -37,6 +43,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <discdiff/data/data.hpp>
@@ -59,6 +66,26 @@ struct Checkpoint {
   TrainState state;
   std::map<std::string, std::string> meta;  ///< every metadata entry as stored
 };
+
+namespace detail_app {
+/// The shortest text that reads back to the same double.
+inline std::string exact_text(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+/// A finite real metadata value, or `absent` when the key is missing.
+inline double meta_real(const io::SafetensorsFile& f, const std::string& path,
+                        const std::string& key, double absent) {
+  if (!f.metadata().count(key)) return absent;
+  const std::string v = f.metadata_value(key);
+  char* end = nullptr;
+  const double x = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
+    throw io::FormatError(path + ": metadata '" + key + "' = '" + v + "' is not a finite number");
+  return x;
+}
+}  // namespace detail_app
 
 inline void save_checkpoint(const std::string& path, const RunConfig& cfg,
                             const data::Tokenizer& tok, const TrainState& s,
@@ -85,6 +112,8 @@ inline void save_checkpoint(const std::string& path, const RunConfig& cfg,
   const auto vals = s.net->config().to_vector();
   for (std::size_t i = 0; i < names.size(); ++i)
     w.set_metadata("model." + names[i], std::to_string(vals[i]));
+  w.set_metadata("model.norm_eps", detail_app::exact_text(s.net->config().norm_eps));
+  w.set_metadata("model.rope_base", detail_app::exact_text(s.net->config().rope_base));
   w.set_metadata("param_count", std::to_string(s.net->num_params()));
   for (const auto& kv : extra_meta) w.set_metadata(kv.first, kv.second);
   const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
@@ -191,6 +220,9 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   std::map<std::string, std::string> cm;
   for (const auto& kv : ck.meta)
     if (kv.first.rfind("cfg.", 0) == 0) cm[kv.first.substr(4)] = kv.second;
+  // Before --block existed, --time-cond 0 meant plain pre-norm blocks.
+  if (!cm.count("block"))
+    cm["block"] = cm.count("time_cond") && cm["time_cond"] == "0" ? "plain" : "adaln";
   try {
     ck.cfg.from_map(cm, "cfg.");
     ck.cfg.validate();
@@ -204,12 +236,21 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   const nn::ModelConfig mc = p.model_config();
   std::vector<std::int64_t> stored;
   for (const auto& name : nn::ModelConfig::field_names())
-    stored.push_back(meta_int(f, path, "model." + name));
+    if (name != "zero_time" || ck.meta.count("model.zero_time"))  // absent: 0 (older files)
+      stored.push_back(meta_int(f, path, "model." + name));
   try {
     mc.require_matches(stored, "checkpoint");
   } catch (const std::exception& e) {
     throw io::FormatError(path + ": the stored network does not match its configuration and "
                                  "vocabulary: " + e.what());
+  }
+  for (const auto& [key, mine, old_default] :
+       {std::tuple<const char*, double, double>{"model.norm_eps", mc.norm_eps, 1e-5},
+        {"model.rope_base", mc.rope_base, 10000.0}}) {
+    const double v = detail_app::meta_real(f, path, key, old_default);
+    if (v != mine)
+      throw io::FormatError(path + ": metadata '" + key + "' = " + detail_app::exact_text(v) +
+                            " but this build's network has " + detail_app::exact_text(mine));
   }
   TrainState& s = ck.state;
   s = TrainState::fresh(p);

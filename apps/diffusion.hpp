@@ -107,7 +107,11 @@ class Problem {
     m.vocab_out = score_head() ? num_states() : N_;
     m.cond_dim = cfg_.cond_dim;
     m.temb_dim = 2 * cfg_.cond_dim;
-    m.time_cond = obj_->time_input != TimeInput::none && cfg_.time_cond != 0;
+    // adaLN-zero blocks for every diffusion objective (with --time-cond 0 conditioned on the
+    // constant sbar = 0, MDLM's time-independent network); plain pre-norm blocks for the AR
+    // baseline and with --block plain (the earlier time-independent network).
+    m.time_cond = obj_->time_input != TimeInput::none && cfg_.block != "plain";
+    m.zero_time = m.time_cond && cfg_.time_cond == 0;
     m.causal = causal();
     m.norm = cfg_.norm == "rmsnorm" ? nn::NormType::rms_norm : nn::NormType::layer_norm;
     m.mlp = cfg_.mlp == "swiglu" ? nn::MlpType::swiglu
@@ -586,7 +590,7 @@ struct NetModel {
   Net* net;
 
   int num_classes() const { return net->config().vocab_out; }
-  bool time_conditioned() const { return net->config().time_cond; }
+  bool time_conditioned() const { return net->config().time_dependent(); }
   void operator()(const ModelQuery<Real>& q, Real* out) const {
     const auto& ex = net->backend().exec;
     AppBuffer<Real> cond(static_cast<std::size_t>(q.B));

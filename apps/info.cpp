@@ -56,7 +56,10 @@ int run_info(const InfoArgs& a) {
             << " layers, d " << ck.cfg.d_model << ", " << ck.cfg.n_head << " heads, d_ff "
             << s.net->config().d_ff << ", L " << ck.cfg.seq_len
             << (s.net->config().causal ? ", causal" : "")
-            << (s.net->config().time_cond ? ", time-conditioned" : ", no time input") << "\n"
+            << (s.net->config().time_dependent() ? ", time-conditioned"
+                : s.net->config().time_cond       ? ", no time input (adaLN-zero on sbar = 0)"
+                                                  : ", no time input (plain pre-norm blocks)")
+            << "\n"
             << "  vocabulary " << ck.tokenizer.kind_name() << ", " << ck.tokenizer.num_regular()
             << " symbols + MASK"
             << (ck.tokenizer.is_subword() ? " (" + ck.tokenizer.describe() + ", stored in the checkpoint)" : "")

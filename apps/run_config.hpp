@@ -180,6 +180,7 @@ struct RunConfig {
   std::string norm = "layernorm";
   double dropout = 0.0;
   int time_cond = 1;
+  std::string block = "adaln";
   // ---- optimisation
   int batch = 32;
   std::int64_t steps = 2000;
@@ -243,6 +244,9 @@ struct RunConfig {
     f("dropout", dropout, "dropout probability in [0, 1)");
     f("time_cond", time_cond, "1: condition the network on the noise level; 0: a time-independent "
                               "network (absorbing diffusion needs none; lets md4-cached reuse outputs)");
+    f("block", block, "diffusion blocks: adaln (adaLN-zero; with --time-cond 0 conditioned on the "
+                      "constant noise level 0, as MDLM) or plain (pre-norm blocks without "
+                      "modulation, needs --time-cond 0); the ar objective always uses plain");
     f("batch", batch, "sequences per step");
     f("steps", steps, "optimiser steps of the whole run");
     f("lr", lr, "peak learning rate");
@@ -436,6 +440,9 @@ struct RunConfig {
     if (!one_of(norm, {"layernorm", "rmsnorm"})) bad_option("norm", norm, "must be layernorm or rmsnorm");
     if (!(dropout >= 0 && dropout < 1)) bad_option("dropout", dropout, "must lie in [0, 1)");
     if (time_cond != 0 && time_cond != 1) bad_option("time-cond", time_cond, "must be 0 or 1");
+    if (!one_of(block, {"adaln", "plain"})) bad_option("block", block, "must be adaln or plain");
+    if (block == "plain" && time_cond == 1 && objective != "ar")
+      bad_option("block", block, "plain blocks take no noise level: use it with --time-cond 0");
     if (batch < 1 || batch > 65536) bad_option("batch", batch, "must lie in 1..65536");
     if (steps < 1) bad_option("steps", steps, "must be >= 1");
     if (!(lr > 0) || !std::isfinite(lr)) bad_option("lr", lr, "must be finite and > 0");

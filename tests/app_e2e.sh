@@ -17,11 +17,18 @@
 #                                                     and its refusal, out-of-memory errors, options
 #                                                     that would be ignored, warm-up warning, sample
 #                                                     progress on a terminal, units in metrics keys
+#   bash tests/app_e2e.sh OLDCKPT  DISCDIFF WORKDIR   issue 13: checkpoints written before --block (tests/
+#                                                     data/old_checkpoints, README there) load and
+#                                                     give the samples and bounds the old program
+#                                                     wrote, bit for bit; the new time-independent
+#                                                     network (adaLN-zero on sbar = 0) lets md4-cached
+#                                                     draw md4's samples with fewer evaluations
 # Exit 0 on success; on failure the first failed check is printed.
 set -uo pipefail
 mode=$1
 bin=$2
 work=$3
+fixtures=$(cd "$(dirname "$0")" && pwd)/data/old_checkpoints
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
@@ -488,6 +495,50 @@ LIMITS)
   grep -q "removed 's3.jsonl.tmp.$dead'" err.txt || fail "the removal was not reported: $(cat err.txt)"
   [ -e "s3.jsonl.tmp.$$" ] && [ -e "other.jsonl.tmp.$dead" ] || fail "sample -o removed a temporary not its own"
   echo "14: warm-up warning, loss units, ignored options refused, eval names its split, sample progress"
+  ;;
+OLDCKPT)
+  # Fixtures of the program at commit 6dfebc0 (before --block): --time-cond 0 then built plain
+  # pre-norm blocks (now --block plain), --time-cond 1 adaLN-zero blocks.
+  strip() { sed -E 's/"checkpoint":"[^"]*",//' "$1"; }  # eval lines without the checkpoint path
+  for k in plain adaln; do
+    ck=$fixtures/$k/checkpoint.safetensors
+    "$bin" sample -c "$ck" --sampler md4 --steps 16 --n 4 --seed 3 --threads 1 --quiet \
+      -o "$k.samples.jsonl" || fail "$k: sample exited with $?"
+    cmp -s "$k.samples.jsonl" "$fixtures/$k/samples.jsonl" || fail "$k: the samples differ from the old program's"
+    "$bin" eval -c "$ck" --sequences 32 --batch 16 --threads 1 --json "$k.eval.jsonl" > /dev/null ||
+      fail "$k: eval exited with $?"
+    [ "$(strip "$k.eval.jsonl")" = "$(strip "$fixtures/$k/eval.jsonl")" ] ||
+      fail "$k: eval differs from the old program's: $(cat "$k.eval.jsonl")"
+  done
+  "$bin" sample -c "$fixtures/plain/checkpoint.safetensors" --sampler md4-cached --steps 64 --n 4 \
+    --batch 1 --seed 3 --threads 1 --quiet -o plain.cached.jsonl || fail "md4-cached exited with $?"
+  cmp -s plain.cached.jsonl "$fixtures/plain/samples_cached.jsonl" || fail "plain: md4-cached samples differ"
+  "$bin" info "$fixtures/plain/checkpoint.safetensors" | grep -q "plain pre-norm blocks" ||
+    fail "info does not name the plain blocks"
+  "$bin" info "$fixtures/adaln/checkpoint.safetensors" | grep -q "time-conditioned" ||
+    fail "info does not name the time-conditioned network"
+  echo "1: old checkpoints give the old program's samples and bounds"
+  # The new time-independent network: adaLN-zero on the constant sbar = 0. Its output does not
+  # depend on the noise level, so md4-cached (one sample per batch) draws exactly md4's samples.
+  "$bin" train --out notime --objective md4 --time-cond 0 --steps 40 --warmup 5 --val-every 0 \
+    --ckpt-every 0 "${tiny[@]}" || fail "train --time-cond 0 exited with $?"
+  "$bin" info notime/checkpoint.safetensors | grep -q "adaLN-zero on sbar = 0" ||
+    fail "info does not name the adaLN-zero time-independent network"
+  for s in md4 md4-cached; do
+    "$bin" sample -c notime/checkpoint.safetensors --sampler $s --steps 256 --n 3 --batch 1 --seed 5 \
+      --threads 1 --quiet -o "notime.$s.jsonl" || fail "sample --sampler $s exited with $?"
+  done
+  texts() { sed -E 's/.*"text":"([^"]*)".*/\1/' "$1"; }
+  nfe() { sed -E 's/.*"nfe":([0-9]+).*/\1/' "$1" | awk '{ s += $1 } END { print s }'; }
+  [ "$(texts notime.md4.jsonl)" = "$(texts notime.md4-cached.jsonl)" ] ||
+    fail "md4-cached samples differ from md4's on the time-independent network"
+  [ "$(nfe notime.md4-cached.jsonl)" -lt "$(nfe notime.md4.jsonl)" ] ||
+    fail "md4-cached saved no evaluations ($(nfe notime.md4-cached.jsonl) vs $(nfe notime.md4.jsonl))"
+  echo "2: md4-cached = md4 on the adaLN-zero time-independent network, $(nfe notime.md4-cached.jsonl) of $(nfe notime.md4.jsonl) evaluations"
+  # plain blocks have no noise-level input: --block plain needs --time-cond 0
+  expect_error "use it with --time-cond 0" "$bin" train --out bad --block plain --steps 2 "${tiny[@]}"
+  expect_error "must be adaln or plain" "$bin" train --out bad --block dense --steps 2 "${tiny[@]}"
+  echo "3: --block is checked"
   ;;
 *)
   fail "unknown mode $mode"

@@ -790,6 +790,55 @@ TEST_CASE("checkpoint: wrong metadata is rejected") {
     with("cfg.n_layer", "2");
     expect_load_error(bad, {"does not match", "n_layer"});
   }
+  SUBCASE("block type, norm_eps, rope_base (issue 13)") {
+    const Contents c = read_contents(sv.path);
+    CHECK(c.meta.at("model.norm_eps") == "1e-05");
+    CHECK(c.meta.at("model.rope_base") == "10000");
+    CHECK(c.meta.at("model.temb_dim") == std::to_string(2 * sv.cfg.cond_dim));
+    CHECK(c.meta.at("model.time_cond") == "1");
+    CHECK(c.meta.at("model.zero_time") == "0");
+    CHECK(c.meta.at("cfg.block") == "adaln");
+    with("model.norm_eps", "1e-06");
+    expect_load_error(bad, {"'model.norm_eps' = 1e-06", "network has 1e-05"});
+    with("model.rope_base", "12345.5");
+    expect_load_error(bad, {"'model.rope_base' = 12345.5", "network has 10000"});
+    with("model.rope_base", "abc");
+    expect_load_error(bad, {"'model.rope_base' = 'abc' is not a finite number"});
+    with("model.zero_time", "1");
+    expect_load_error(bad, {"does not match", "zero_time"});
+    with("cfg.block", "plain");
+    expect_load_error(bad, {"invalid stored configuration", "use it with --time-cond 0"});
+    // files written before these keys existed: the values of the program that wrote them
+    for (const char* key : {"model.norm_eps", "model.rope_base", "model.zero_time", "cfg.block"}) {
+      CAPTURE(key);
+      without(key);
+      CHECK_NOTHROW((void)app::load_checkpoint(bad));
+    }
+  }
+  SUBCASE("without cfg.block, --time-cond 0 means plain blocks (files before --block)") {
+    app::RunConfig nt = md4_cfg();
+    nt.time_cond = 0;
+    TempDir d2;
+    Saved z(d2, nt);  // adaLN-zero on sbar = 0
+    const app::Checkpoint ck = app::load_checkpoint(z.path);
+    CHECK(ck.state.net->config().time_cond);
+    CHECK(ck.state.net->config().zero_time);
+    const std::string old = d2.file("old.safetensors");
+    z.rewrite(old, [&](Contents& c) { REQUIRE(c.meta.erase("cfg.block") == 1); });
+    expect_load_error(old, {"does not match", "time_cond"});
+    nt.block = "plain";
+    TempDir d3;
+    Saved pl(d3, nt);
+    const std::string old2 = d3.file("old.safetensors");
+    pl.rewrite(old2, [&](Contents& c) {
+      for (const char* k : {"cfg.block", "model.zero_time", "model.norm_eps", "model.rope_base"})
+        REQUIRE(c.meta.erase(k) == 1);
+    });
+    const app::Checkpoint ck2 = app::load_checkpoint(old2);
+    CHECK_FALSE(ck2.state.net->config().time_cond);
+    CHECK(ck2.cfg.block == "plain");
+    CHECK(ck2.state.net->params_host() == pl.s.net->params_host());
+  }
   SUBCASE("invalid stored options") {
     with("cfg.objective", "foo");
     expect_load_error(bad, {"invalid stored configuration", "--objective = foo"});

@@ -383,15 +383,18 @@ void randomize(Transformer<T>& net, std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differences)") {
-  struct Case { bool tc, causal; NormType nt; double dropout; MlpType mlp; };
+  struct Case { bool tc, causal; NormType nt; double dropout; MlpType mlp; bool zt = false; };
   const auto LN = NormType::layer_norm, RMS = NormType::rms_norm;
   for (Case cs : {Case{true, false, LN, 0.0, MlpType::gelu}, Case{false, true, LN, 0.0, MlpType::gelu},
                   Case{true, false, RMS, 0.0, MlpType::gelu}, Case{true, true, LN, 0.0, MlpType::gelu},
                   Case{true, false, LN, 0.3, MlpType::gelu}, Case{true, false, RMS, 0.0, MlpType::swiglu},
-                  Case{false, true, LN, 0.0, MlpType::geglu}}) {
+                  Case{false, true, LN, 0.0, MlpType::geglu},
+                  Case{true, false, LN, 0.0, MlpType::gelu, true},     // time-independent (sbar = 0)
+                  Case{false, false, LN, 0.0, MlpType::gelu}}) {      // plain bidirectional blocks
     ModelConfig cfg = tiny_config(cs.tc, cs.causal, cs.nt);
     cfg.dropout = cs.dropout;
     cfg.mlp = cs.mlp;
+    cfg.zero_time = cs.zt;
     const DropoutKey key{17, 4};  // a fixed key: the same masks in every evaluation
     Transformer<double> net(cfg);
     randomize(net, 5);
@@ -414,7 +417,8 @@ TEST_CASE("nn: whole-model gradients for every parameter tensor (finite differen
     const std::vector<double> grad = net.grads_host();
     for (const auto& t : net.layout().tensors) {
       const std::string what = std::string(cs.causal ? "causal " : "bidir ") +
-                               (cs.tc ? "time-cond " : "") + (cs.nt == NormType::rms_norm ? "rms " : "") +
+                               (cs.zt ? "zero-time " : cs.tc ? "time-cond " : "") +
+                               (cs.nt == NormType::rms_norm ? "rms " : "") +
                                (cs.dropout > 0 ? "dropout " : "") +
                                (cs.mlp == MlpType::swiglu ? "swiglu " : cs.mlp == MlpType::geglu ? "geglu " : "") +
                                t.name;
@@ -531,6 +535,55 @@ TEST_CASE("nn: adaLN-zero initialisation gives zero logits and a nonzero gate gr
   CHECK(net2.params_host() == net.params_host());
   net2.init(43);
   CHECK(net2.params_host() != net.params_host());
+}
+
+TEST_CASE("nn: the time-independent network (zero_time) is the time-conditioned one at sbar = 0") {
+  // Same parameters in both; the zero_time network must give, for any noise levels (or none),
+  // the logits and gradients of the time-conditioned network fed sbar = 0, bit for bit, and
+  // differ from it at other noise levels (so the comparison can fail).
+  ModelConfig tc = tiny_config(true, false), zt = tc;
+  zt.zero_time = true;
+  CHECK(tc.time_dependent());
+  CHECK_FALSE(zt.time_dependent());
+  CHECK(zt.param_count() == tc.param_count());
+  Transformer<double> a(tc), z(zt);
+  randomize(a, 8);
+  z.set_params(a.params_host());
+  const std::vector<int> tok = {1, 2, 3, 6, 6, 0, 1, 6, 2, 4};
+  const std::vector<int> x0 = {1, 2, 3, 4, 5, 0, 1, 2, 2, 4};
+  const std::vector<unsigned char> mask = {0, 0, 0, 1, 1, 0, 0, 1, 0, 0};
+  const std::size_t n = tok.size() * std::size_t(tc.vocab_out);
+  auto run = [&](Transformer<double>& net, const double* sbar) {
+    const double* lg = net.forward(tok.data(), sbar, 2, 5);
+    std::vector<double> out(lg, lg + n);
+    masked_cross_entropy(be, lg, x0.data(), mask.data(), 10, tc.vocab_out, net.dlogits());
+    net.zero_grad();
+    net.backward();
+    const auto g = net.grads_host();
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
+  const std::vector<double> zero = {0.0, 0.0}, s1 = {0.7, 2.3}, s2 = {5.0, 1e-3};
+  const auto ref = run(a, zero.data());
+  CHECK(run(z, s1.data()) == ref);
+  CHECK(run(z, s2.data()) == ref);
+  CHECK(run(z, nullptr) == ref);  // no noise levels needed
+  CHECK(run(a, s1.data()) != ref);
+  // the constant conditioning still trains: the time MLP's cos-half inputs and biases get
+  // gradients (temb(0) = [1, ..., 1, 0, ..., 0])
+  const auto g = z.grads_host();
+  const auto& lay = z.layout();
+  double gw1 = 0, gb1 = 0, gw1_sin = 0;
+  for (int r = 0; r < tc.cond_dim; ++r) {
+    gb1 += std::abs(g[lay.t_b1 + r]);
+    for (int k = 0; k < tc.temb_dim; ++k)
+      (k < tc.temb_dim / 2 ? gw1 : gw1_sin) += std::abs(g[lay.t_w1 + r * tc.temb_dim + k]);
+  }
+  CHECK(gw1 > 0);
+  CHECK(gb1 > 0);
+  CHECK(gw1_sin == 0.0);
+  // a time-conditioned network still needs the noise levels
+  CHECK_THROWS_AS(a.forward(tok.data(), nullptr, 2, 5), std::invalid_argument);
 }
 
 TEST_CASE("nn: dropout acts only in forward passes given a key") {

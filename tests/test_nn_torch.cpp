@@ -9,6 +9,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <discdiff/nn/nn.hpp>
@@ -157,6 +158,15 @@ ModelConfig causal_config() {
   return c;
 }
 
+/// MDLM's time-independent network: the bidirectional DDiT conditioned on sbar = 0. The golden
+/// sbar.npy holds random noise levels; the PyTorch reference replaces them by 0, the C++ network
+/// must ignore them.
+ModelConfig notime_config() {
+  ModelConfig c = bidir_config();
+  c.zero_time = true;
+  return c;
+}
+
 ModelConfig rms_swiglu_config() {
   ModelConfig c = bidir_config();
   c.d_ff = 24;
@@ -179,6 +189,13 @@ TEST_CASE("nn vs PyTorch: the options RMSNorm and SwiGLU (time-conditioned, mask
   check_case("rms_swiglu", rms_swiglu_config());
 }
 
+TEST_CASE("nn vs PyTorch: time-independent DDiT (adaLN-zero on sbar = 0, masked CE)") {
+  check_case("bidir_notime", notime_config());
+  // the golden noise levels are not 0, so the case is not the time-conditioned one in disguise
+  const Golden g = load_golden("bidir_notime", notime_config());
+  for (float sb : g.sbar) CHECK(sb > 0.01f);
+}
+
 TEST_CASE("nn vs PyTorch: a golden file whose config does not match is rejected") {
   ModelConfig c = bidir_config();
   c.d_model = 32;
@@ -198,4 +215,13 @@ TEST_CASE("nn vs PyTorch: a golden file whose config does not match is rejected"
     CHECK(std::string(e.what()).find("config.d_ff = 24") != std::string::npos);
   }
   CHECK_THROWS_AS(load_golden("no_such_case", bidir_config()), std::runtime_error);
+  for (const auto& [name, cfg] : {std::pair<const char*, ModelConfig>{"bidir_notime", bidir_config()},
+                                  {"bidir_timecond", notime_config()}}) {
+    try {
+      load_golden(name, cfg);
+      FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("config.zero_time") != std::string::npos);
+    }
+  }
 }

@@ -147,8 +147,23 @@ TEST_CASE("nn: bad input is rejected with std::invalid_argument naming the value
     CHECK(m.find("config.d_model = 32") != std::string::npos);
     CHECK(m.find("16") != std::string::npos);
   }
+  stored[2] = cfg.d_model;
+  // a vector written before zero_time existed (13 fields) reads as zero_time = 0
+  stored.pop_back();
+  REQUIRE(stored.size() == ModelConfig::kFieldsBeforeZeroTime);
+  CHECK_NOTHROW(cfg.require_matches(stored, "golden"));
+  ModelConfig zt = cfg;
+  zt.zero_time = true;
+  try {
+    zt.require_matches(stored, "golden");
+    FAIL("no exception");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("config.zero_time = 0") != std::string::npos);
+  }
   stored.pop_back();
   CHECK_THROWS_AS(cfg.require_matches(stored, "golden"), std::invalid_argument);
+  zt.time_cond = false;  // zero_time needs the adaLN-zero blocks
+  CHECK_THROWS_AS(zt.validate(), std::invalid_argument);
   // invalid configs
   ModelConfig bad = cfg;
   bad.n_head = 3;

@@ -6,8 +6,10 @@
 # of text8.sh: 4 blocks, d 192, 6 heads (about 2.1M parameters), L 256, batch 16, STEPS steps
 # (default 300, i.e. 1.23M training tokens, 1.2 epochs), cosine learning rate 1e-3 with 50 warm-up
 # steps. MD4 is trained without time input (--time-cond 0; absorbing diffusion needs none), so that
-# cached ancestral sampling can reuse network outputs while nothing changes; md4-linear-timecond is
-# the same model with the noise-level input, for comparison.
+# cached ancestral sampling can reuse network outputs while nothing changes (adaLN-zero blocks on
+# the constant noise level 0, as MDLM); md4-linear-timecond is the same model with the noise-level
+# input, for comparison, and md4-linear-plain the time-independent network with plain pre-norm
+# blocks (--block plain; not in the default MODELS).
 #
 # Phase 2 (sample): N samples (default 4) of 256 characters from every diffusion model with each
 # sampler that fits it, at 64, 256 and 1024 steps, one seed; each set scored under the AR model
@@ -15,7 +17,7 @@
 # count and wall time in experiments/samples/shakespeare/<model>.<sampler>.<steps>/
 # (samples.jsonl, genppl.jsonl, run.json); scripts/experiments/report.py tabulates and plots them.
 # The AR model's own samples are the reference.
-# Environment: PHASES ("train sample"), MODELS (default: all seven), STEPS (300), N (4),
+# Environment: PHASES ("train sample"), MODELS (default: the seven above, md4-linear-plain left out), STEPS (300), N (4),
 # SAMPLE_STEPS ("64 256 1024"), SHAKESPEARE (the corpus), DISCDIFF (the program), FORCE=1
 # (redo recorded work).
 set -euo pipefail
@@ -34,8 +36,8 @@ nsamp=${N:-4}
 data=${SHAKESPEARE:-../shared/data/tinyshakespeare_input.txt.xz}
 net="--data $data --d-model 192 --n-head 6 --cond-dim 64 --n-layer 4 --seq-len 256 --batch 16 --steps $steps --lr 1e-3 --warmup 50 --val-every 100 --val-sequences 128 --val-batch 32 --threads 2 --seed 0"
 ev="--sequences 512 --batch 32 --threads 2"
-all="ar md4-linear md4-linear-timecond sedd-absorbing cedd-absorbing cedd-roulette genmd4"
-models="${MODELS:-$all}"
+all="ar md4-linear md4-linear-timecond sedd-absorbing cedd-absorbing cedd-roulette genmd4 md4-linear-plain"
+models="${MODELS:-${all% md4-linear-plain}}"
 
 train() {
   local i n r
@@ -50,6 +52,7 @@ train() {
       cedd-absorbing) a="--objective cedd --generator absorbing" e="" ;;
       cedd-roulette)  a="--objective cedd --generator roulette --p-m 0.95" e="" ;;
       genmd4)         a="--objective genmd4" e="" ;;
+      md4-linear-plain) a="--objective md4 --schedule linear --time-cond 0 --block plain" e="--md4-steps 100" ;;
       *) echo "unknown run $r" >&2; exit 2 ;;
     esac
     "$here/run_one.sh" shakespeare "$r" $i "$a $net" "$e $ev"
@@ -62,7 +65,7 @@ train() {
 samplers_of() {
   case $1 in
     ar)             echo "ar" ;;
-    md4-linear)     echo "md4 md4-cached euler" ;;
+    md4-linear|md4-linear-plain) echo "md4 md4-cached euler" ;;
     md4-linear-timecond) echo "md4" ;;
     sedd-absorbing) echo "euler analytic" ;;
     cedd-absorbing) echo "md4 euler analytic uniformization" ;;
@@ -82,7 +85,7 @@ sample_one() {  # model sampler steps
   # count the per-sample network evaluations. Every sampler of that model runs with one sample
   # per batch, so that md4 and md4-cached draw the same samples (the seeds follow the batch).
   local batch=$nsamp
-  [ "$m" = md4-linear ] && batch=1
+  case $m in md4-linear|md4-linear-plain) batch=1 ;; esac
   local steps="--steps $k"
   [ "$s" = ar ] && steps=""  # AR sampling takes one step per token (discdiff refuses --steps)
   local scmd="$bin sample -c $ck --sampler $s $steps --n $nsamp --batch $batch --seed 0 --threads 2 --quiet -o $res/samples.jsonl"

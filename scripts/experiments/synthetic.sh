@@ -28,3 +28,5 @@ run cedd-uniform    "--objective cedd --generator uniform"             ""
 run sedd-roulette   "--objective sedd --generator roulette --p-m 0.95" ""
 run cedd-roulette   "--objective cedd --generator roulette --p-m 0.95" ""
 run md4-linear-notime "--objective md4 --schedule linear --time-cond 0" "--md4-steps 100"
+# the earlier time-independent network: plain pre-norm blocks (no adaLN, no zero-initialised gates)
+run md4-linear-notime-plain "--objective md4 --schedule linear --time-cond 0 --block plain" "--md4-steps 100"

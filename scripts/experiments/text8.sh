@@ -6,7 +6,9 @@
 # 100 steps on 128 windows; final bounds on 512 validation windows of 256 characters.
 # genmd4 runs two network passes per step (its two masked draws), so it gets twice the compute;
 # RUNS="md4-linear-2x genmd4-half" adds the two equal-compute comparisons, RUNS=md4-linear-notime
-# MD4 without time input (not in the default list).
+# MD4 without time input (adaLN-zero blocks on the constant noise level 0, as MDLM) and
+# RUNS=md4-linear-notime-plain the same with plain pre-norm blocks (--block plain; not in the
+# default list).
 set -euo pipefail
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
@@ -19,7 +21,7 @@ steps=${STEPS:-600}
 data=${TEXT8:-../shared/data/text8_prefix_12549840.xz}
 netof() { echo "--data $data --d-model 192 --n-head 6 --cond-dim 64 --n-layer 4 --seq-len 256 --batch 16 --steps $1 --lr 1e-3 --warmup 50 --val-every 100 --val-sequences 128 --val-batch 32 --threads 2 --seed 0"; }
 ev="--sequences 512 --batch 32 --threads 2"
-all="ar md4-linear md4-cosine sedd-absorbing cedd-absorbing ceddstar-absorbing sedd-uniform cedd-uniform sedd-roulette cedd-roulette genmd4 md4-linear-2x genmd4-half md4-linear-notime"
+all="ar md4-linear md4-cosine sedd-absorbing cedd-absorbing ceddstar-absorbing sedd-uniform cedd-uniform sedd-roulette cedd-roulette genmd4 md4-linear-2x genmd4-half md4-linear-notime md4-linear-notime-plain"
 # run NAME TRAIN-ARGS EVAL-ARGS [STEPS]; the table order is the position in $all
 run() {
   local i=0 n
@@ -45,6 +47,7 @@ for r in ${RUNS:-ar md4-linear md4-cosine sedd-absorbing cedd-absorbing ceddstar
     genmd4-half)        run genmd4-half        "--objective genmd4" "" $((steps / 2)) ;;
     # MD4 without the noise-level input (what cached ancestral sampling needs)
     md4-linear-notime)  run md4-linear-notime  "--objective md4 --schedule linear --time-cond 0" "--md4-steps 100" ;;
+    md4-linear-notime-plain) run md4-linear-notime-plain "--objective md4 --schedule linear --time-cond 0 --block plain" "--md4-steps 100" ;;
     *) echo "unknown run $r" >&2; exit 2 ;;
   esac
 done

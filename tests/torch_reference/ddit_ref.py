@@ -13,8 +13,10 @@ import torch
 import torch.nn.functional as F
 
 FIELDS = ["n_layer", "n_head", "d_model", "d_ff", "seq_len", "vocab_in", "vocab_out",
-          "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp"]
+          "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp", "zero_time"]
 # norm: 0 LayerNorm, 1 RMSNorm; mlp: 0 GELU-tanh, 1 SwiGLU, 2 GeGLU (nn::NormType, nn::MlpType)
+# zero_time: 1 = MDLM's time-independent network (time_conditioning=False): the same adaLN-zero
+# DDiT fed the noise level 0 whatever sbar is given (absent: 0)
 
 
 def fc1_rows(cfg):
@@ -22,7 +24,7 @@ def fc1_rows(cfg):
 
 
 def config_vector(cfg):
-    return np.array([int(cfg[k]) for k in FIELDS], dtype=np.int64)
+    return np.array([int(cfg.get(k, 0)) for k in FIELDS], dtype=np.int64)
 
 
 def param_layout(cfg):
@@ -113,6 +115,8 @@ def forward_params(cfg, P, tokens, sbar=None):
     cos, sin = rope_tables(L, hd, 10000.0, dtype)
     h = P["tok_emb"][tokens]
     if cfg["time_cond"]:
+        if cfg.get("zero_time", 0):
+            sbar = torch.zeros_like(sbar)  # MDLM: sigma = 0 without time conditioning
         temb = timestep_embedding(sbar, cfg["temb_dim"], dtype)
         c = F.silu(F.linear(F.silu(F.linear(temb, P["t_w1"], P["t_b1"])), P["t_w2"], P["t_b2"]))
     mask = None

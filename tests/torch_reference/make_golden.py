@@ -44,6 +44,12 @@ CASES = {
                                 vocab_out=12, cond_dim=8, temb_dim=16, time_cond=1, causal=0, norm=1,
                                 mlp=1),
                        B=2, L=6, seed=3),
+    # MDLM's time-independent network: adaLN-zero on the noise level 0 (sbar.npy holds random
+    # levels, which the network must ignore)
+    "bidir_notime": dict(cfg=dict(n_layer=2, n_head=2, d_model=16, d_ff=64, seq_len=8, vocab_in=12,
+                                  vocab_out=12, cond_dim=8, temb_dim=16, time_cond=1, causal=0, norm=0,
+                                  mlp=0, zero_time=1),
+                         B=2, L=8, seed=4),
 }
 OPTIM = dict(lr=1e-3, warmup=2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip=1.0, steps=5)
 

@@ -4,8 +4,11 @@
 // One config covers the two networks of MODELS.md:
 //  * the DDiT of SEDD/MDLM/PBRC (time_cond = true, causal = false): adaLN-zero
 //    blocks conditioned on c = SiLU(W2 SiLU(W1 temb(sbar) + b1) + b2);
-//  * the causal AR baseline of MDLM (time_cond = false, causal = true): the same
-//    blocks without modulation (shift = scale = 0, gates = 1).
+//  * MDLM's time-independent DDiT (time_cond = true, zero_time = true): the same network,
+//    conditioned on the constant sbar = 0 whatever noise level forward() is given;
+//  * plain pre-norm blocks (time_cond = false): the causal AR baseline of MDLM
+//    (causal = true), and the old time-independent diffusion network: the blocks without
+//    modulation (shift = scale = 0, gates = 1).
 #pragma once
 
 #include <cstddef>
@@ -44,7 +47,10 @@ struct ModelConfig {
   int vocab_out = 28;    ///< output classes V_out (untied head)
   int cond_dim = 128;    ///< width of the conditioning vector c
   int temb_dim = 256;    ///< sinusoidal embedding width (cos half first, MODELS.md 3.1)
-  bool time_cond = true; ///< adaLN-zero conditioning on sbar (off: plain pre-norm blocks)
+  bool time_cond = true; ///< adaLN-zero blocks and the time MLP (off: plain pre-norm blocks)
+  /// With time_cond: condition on the constant sbar = 0 and ignore the noise level given to
+  /// forward() (MDLM's time-independent network; the output does not depend on sbar).
+  bool zero_time = false;
   bool causal = false;   ///< causal attention mask (the AR baseline)
   NormType norm = NormType::layer_norm;
   MlpType mlp = MlpType::gelu;
@@ -56,6 +62,8 @@ struct ModelConfig {
   double dropout = 0.0;
 
   int head_dim() const { return d_model / n_head; }
+  /// Whether the output depends on the noise level given to forward().
+  bool time_dependent() const { return time_cond && !zero_time; }
   /// Outputs of the first MLP layer: d_ff (GELU) or 2 d_ff (gated units).
   int fc1_rows() const { return mlp == MlpType::gelu ? d_ff : 2 * d_ff; }
 
@@ -77,6 +85,8 @@ struct ModelConfig {
       if (temb_dim < 2 || temb_dim % 2 != 0)
         throw_invalid(where, "temb_dim", temb_dim, "must be even and >= 2");
     }
+    if (zero_time && !time_cond)
+      throw_invalid(where, "zero_time", 1, "needs time_cond (adaLN-zero blocks)");
     if (norm != NormType::layer_norm && norm != NormType::rms_norm)
       throw_invalid(where, "norm", static_cast<int>(norm), "must be 0 (LayerNorm) or 1 (RMSNorm)");
     if (mlp != MlpType::gelu && mlp != MlpType::swiglu && mlp != MlpType::geglu)
@@ -143,23 +153,29 @@ struct ModelConfig {
   /// Training FLOPs per token: forward + backward (2x forward).
   double train_flops_per_token(int L = -1) const { return 3.0 * forward_flops_per_token(L); }
 
-  /// Names of the fields of to_vector(), in order.
+  /// Names of the fields of to_vector(), in order. zero_time came last, later than the
+  /// others: a vector of kFieldsBeforeZeroTime fields (files written before it existed)
+  /// reads as zero_time = 0.
   static std::vector<std::string> field_names() {
     return {"n_layer",  "n_head",   "d_model",   "d_ff",   "seq_len", "vocab_in",
-            "vocab_out", "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp"};
+            "vocab_out", "cond_dim", "temb_dim", "time_cond", "causal", "norm", "mlp",
+            "zero_time"};
   }
-  /// The integer fields as one vector (stored beside golden files).
+  static constexpr std::size_t kFieldsBeforeZeroTime = 13;
+  /// The integer fields as one vector (stored beside golden files and in checkpoints).
   std::vector<std::int64_t> to_vector() const {
     return {n_layer,  n_head,   d_model,   d_ff,          seq_len,        vocab_in,
             vocab_out, cond_dim, temb_dim, time_cond ? 1 : 0, causal ? 1 : 0,
-            static_cast<int>(norm), static_cast<int>(mlp)};
+            static_cast<int>(norm), static_cast<int>(mlp), zero_time ? 1 : 0};
   }
 
   /// Throws std::invalid_argument naming the first field where `stored` (a config
-  /// vector read from a file) differs from this config.
-  void require_matches(const std::vector<std::int64_t>& stored, const char* where) const {
+  /// vector read from a file) differs from this config. A vector of the
+  /// kFieldsBeforeZeroTime older fields is read with zero_time = 0.
+  void require_matches(std::vector<std::int64_t> stored, const char* where) const {
     const auto mine = to_vector();
     const auto names = field_names();
+    if (stored.size() == kFieldsBeforeZeroTime) stored.push_back(0);
     if (stored.size() != mine.size())
       throw_invalid(where, "config length", stored.size(),
                     ("stored config must have " + std::to_string(mine.size()) + " fields")

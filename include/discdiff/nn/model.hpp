@@ -173,7 +173,8 @@ class Transformer {
   void zero_grad() { fill_n(be_.exec, grads_.data(), std::int64_t(grads_.size()), T(0)); }
 
   /// Forward pass. tokens: B x L ids in [0, vocab_in); sbar: B noise levels (required
-  /// when time_cond, ignored otherwise); both in the backend's memory. Returns the logits,
+  /// when cfg.time_dependent(), ignored otherwise: with zero_time the network is
+  /// conditioned on sbar = 0 for every row); both in the backend's memory. Returns the logits,
   /// B x L x vocab_out (backend memory).
   /// dropout: null (evaluation) or the key of a training pass; it applies dropout with
   /// probability cfg.dropout to both branches of every block (nothing when it is 0).
@@ -199,7 +200,7 @@ class Transformer {
           require_token(where, name.c_str(), ht[n], cfg_.vocab_in);
         }
     }
-    if (cfg_.time_cond) {
+    if (cfg_.time_dependent()) {
       if (!sbar) throw_invalid(where, "sbar", "null", "a time-conditioned model needs B noise levels");
       std::vector<T> tmp;
       const T* hs = detail::host_view<memory_space>(sbar, std::size_t(B), tmp);
@@ -226,7 +227,8 @@ class Transformer {
     // conditioning: c = SiLU(W2 SiLU(W1 temb + b1) + b2); mod_l = Wada_l c + bada_l
     if (cfg_.time_cond) {
       const int cd = cfg_.cond_dim, e = cfg_.temb_dim;
-      timestep_embedding(be, a_.temb.data(), sbar, B, e);
+      // zero_time: the embedding of the constant sbar = 0 (a_.zero holds B zeros)
+      timestep_embedding(be, a_.temb.data(), cfg_.zero_time ? a_.zero.data() : sbar, B, e);
       linear_forward(be, a_.t1.data(), a_.temb.data(), P + lay_.t_w1, P + lay_.t_b1, B, e, cd);
       silu_forward(be, a_.s1.data(), a_.t1.data(), long(B) * cd);
       linear_forward(be, a_.t2.data(), a_.s1.data(), P + lay_.t_w2, P + lay_.t_b2, B, cd, cd);
@@ -419,7 +421,7 @@ class Transformer {
   /// Bytes held by the activation and scratch buffers of the current (B, L).
   std::size_t activation_bytes() const {
     std::size_t n = a_.res.size() + a_.temb.size() + a_.t1.size() + a_.s1.size() + a_.t2.size() +
-                    a_.c.size() + a_.modf.size() + a_.xhatf.size() + a_.rstdf.size() +
+                    a_.c.size() + a_.zero.size() + a_.modf.size() + a_.xhatf.size() + a_.rstdf.size() +
                     a_.hf.size() + a_.logits.size() + a_.dlogits.size() + a_.dres.size() +
                     a_.bd.size() + a_.bd2.size() + a_.bff.size() + a_.bglu.size() + a_.dqkv.size() +
                     a_.att_scratch.size() + a_.dg_part.size() + a_.dmod.size() +
@@ -441,6 +443,7 @@ class Transformer {
   };
   struct Acts {
     Buf<T> res, temb, t1, s1, t2, c, modf, xhatf, rstdf, hf, logits;
+    Buf<T> zero;  // zero_time: B noise levels 0
     std::vector<LayerActs> layers;
     Buf<T> dlogits, dres, bd, bd2, bff, bglu, dqkv, att_scratch, dg_part, dmod, dmodf, dc, ds1;
   };
@@ -472,6 +475,10 @@ class Transformer {
       a_.dmodf.resize(B * 2 * d);
       a_.dc.resize(B * cd);
       a_.ds1.resize(B * cd);
+      if (cfg_.zero_time) {
+        a_.zero.resize(B);
+        fill_n(be_.exec, a_.zero.data(), std::int64_t(B), T(0));
+      }
     }
     a_.layers.resize(cfg_.n_layer);
     for (auto& A : a_.layers) {
