@@ -499,7 +499,8 @@ LIMITS)
 OLDCKPT)
   # Fixtures of the program at commit 6dfebc0 (before --block): --time-cond 0 then built plain
   # pre-norm blocks (now --block plain), --time-cond 1 adaLN-zero blocks.
-  strip() { sed -E 's/"checkpoint":"[^"]*",//' "$1"; }  # eval lines without the checkpoint path
+  # eval lines without the checkpoint path and the keys added since (bits per byte, issue 15)
+  strip() { sed -E 's/"checkpoint":"[^"]*",//; s/"bits_per_byte(_se)?":[^,]*,//g; s/"bytes":[0-9]+,//' "$1"; }
   for k in plain adaln; do
     ck=$fixtures/$k/checkpoint.safetensors
     "$bin" sample -c "$ck" --sampler md4 --steps 16 --n 4 --seed 3 --threads 1 --quiet \
