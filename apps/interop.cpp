@@ -83,6 +83,8 @@ int run_import(ImportArgs& a, CLI::App& sub) {
   if (fmt == nn::StateDictFormat::native)
     throw std::invalid_argument("--format native: a discdiff checkpoint is read as it is; import "
                                 "takes an upstream state dict (--format sedd or mdlm)");
+  refuse_ignored(given_options(sub), {"out"},
+                 "with import: the checkpoint is written to --checkpoint");
   RunConfig cfg = a.cfg;
   // The network's sizes come from the tensor shapes; an option given on the command line must
   // agree with them.

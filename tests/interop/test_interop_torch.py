@@ -341,5 +341,10 @@ if __name__ == "__main__":
                        capture_output=True, text=True)
     check(r.returncode == 2 and "2 cond_dim" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           "a time embedding of width 256 with cond_dim 8 is refused in one line: " + r.stderr.strip())
+    r = subprocess.run([DISCDIFF, "import", bad, "--format", "sedd", "--checkpoint",
+                        os.path.join(WORK, "y.safetensors"), "--objective", "sedd", "--out", WORK],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "--out does nothing with import" in r.stderr,
+          "import refuses --out, which it would ignore: " + r.stderr.strip())
     print(f"{len(failures)} failure(s)")
     sys.exit(1 if failures else 0)
