@@ -301,7 +301,7 @@ int run_eval(const EvalArgs& a) {
     {  // memory: refuse before allocating what cannot fit
       MemoryNeed need;
       p.add_pass_memory(need, eo.batch, L, false, "network");
-      require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+      require_memory(need, a.max_memory,
                      "lower --batch");
     }
     eo.passes = a.passes;
@@ -446,9 +446,7 @@ const RegisterCommand reg{
        sub.add_option("--ar", a->ar, "autoregressive checkpoint that scores --samples")
            ->check(CLI::ExistingFile);
        sub.add_option("--json", a->json, "also write the results as JSONL to this file");
-       sub.add_option("--max-memory", a->max_memory,
-                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
-                      "the machine, the cgroup and ulimit leave this process)");
+       add_max_memory_option(sub, a->max_memory);
        sub.add_option("--device", a->device,
                       "where the network runs: cpu (a CUDA build adds cuda); this build's backend: " +
                           std::string(kBackendName))

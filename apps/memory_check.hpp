@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 namespace discdiff {
 namespace app {
 
@@ -167,18 +169,25 @@ inline MemoryLimit memory_available() {
 inline double peak_rss_bytes() { return detail_mem::proc_kb("/proc/self/status", "VmHWM"); }
 
 /// Throws std::runtime_error naming the estimate, its largest parts and the limit when `need`
-/// exceeds what the process may take; max_memory > 0 replaces the measured limit (--max-memory).
-/// `hint` says what to change ("lower --batch or --seq-len").
-inline void require_memory(const MemoryNeed& need, double max_memory, const std::string& hint) {
+/// exceeds what the process may take; `max_memory` is the --max-memory text (empty: the
+/// measured limit). `hint` says what to change ("lower --batch or --seq-len").
+inline void require_memory(const MemoryNeed& need, const std::string& max_memory, const std::string& hint) {
   MemoryLimit lim;
-  if (max_memory > 0) lim.consider(max_memory, "--max-memory");
+  if (!max_memory.empty()) lim.consider(parse_bytes(max_memory, "max-memory"), "--max-memory");
   else lim = memory_available();
   const double total = need.total();
   if (!(total <= lim.bytes))
     throw std::runtime_error("this run needs about " + human_bytes(total) + " (" + need.describe() +
                              "), more than the " + human_bytes(lim.bytes) + " it may take (" +
                              lim.source + "): " + hint +
-                             (max_memory > 0 ? "" : ", or pass --max-memory SIZE to override the check"));
+                             (max_memory.empty() ? ", or pass --max-memory SIZE to override the check" : ""));
+}
+
+/// The --max-memory option of train, sample and eval, bound to `text` (a size for parse_bytes).
+inline void add_max_memory_option(CLI::App& sub, std::string& text) {
+  sub.add_option("--max-memory", text,
+                 "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what the "
+                 "machine, the cgroup and ulimit leave this process)");
 }
 
 }  // namespace app

@@ -237,7 +237,7 @@ int run_sample(const SampleArgs& a) {
     // The sampler's copy of the model output, and a truncation scratch with --top-p / --top-k.
     const bool truncating = a.top_p < 1.0 || a.top_k > 0;
     need.add("sampler buffers", (truncating ? 2.0 : 1.0) * double(B) * double(L) * (N + 1) * sizeof(Real));
-    require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+    require_memory(need, a.max_memory,
                    "lower --batch or --length");
   }
   int total_nfe = 0;
@@ -426,9 +426,7 @@ const RegisterCommand reg{
                           std::string(kBackendName))
            ->capture_default_str();
        sub.add_option("--threads", a->threads, "OpenMP threads (0: default)")->check(number_at_least(0));
-       sub.add_option("--max-memory", a->max_memory,
-                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
-                      "the machine, the cgroup and ulimit leave this process)");
+       add_max_memory_option(sub, a->max_memory);
        CLI::App* subp = &sub;
        return [a, subp] {
          a->given = given_options(*subp);

@@ -191,7 +191,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   p.add_pass_memory(need, cfg.batch, cfg.seq_len, true, "training");
   p.add_pass_memory(need, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences), cfg.seq_len, false,
                     "validation");
-  require_memory(need, a.max_memory.empty() ? 0.0 : parse_bytes(a.max_memory, "max-memory"),
+  require_memory(need, a.max_memory,
                  "lower --batch, --val-batch or --seq-len, or the network's size");
   if (!resuming) state = TrainState::fresh(p);
   if (root && cfg.warmup > cfg.steps)
@@ -493,9 +493,7 @@ const RegisterCommand reg{
        sub.add_option("--stop-after", a->stop_after,
                       "checkpoint and stop after this many steps of this session (0: off)")
            ->check(number_at_least(0));
-       sub.add_option("--max-memory", a->max_memory,
-                      "refuse a run whose estimated memory exceeds this size (e.g. 8G; default: what "
-                      "the machine, the cgroup and ulimit leave this process)");
+       add_max_memory_option(sub, a->max_memory);
        CLI::App* subp = &sub;
        return [a, subp] { return run_train(*a, *subp); };
      }}};
