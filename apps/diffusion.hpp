@@ -139,6 +139,19 @@ class Problem {
                  (training ? 0.0 : 2.0 * double(B) * double(L) * N_ * sizeof(Real));
     need.add(what + " loss buffers", scratch);
   }
+  /// Adds what one evaluation pass over B sequences allocates (evaluate_bounds, training's
+  /// validation): the network's forward activations with its logits (AR: also their gradient,
+  /// the NLL kernel's scratch; the bound estimators read the logits in place, model/model.hpp
+  /// evaluate()), the loss buffers and, when J1/J2 are estimated, the estimator's work rows
+  /// (ScoreBoundOptions::scratch_bytes: 2 D values per position, at most 64 MiB).
+  void add_eval_memory(MemoryNeed& need, std::int64_t B, std::int64_t L, const std::string& what,
+                       bool md4_j_bounds = false) const {
+    add_pass_memory(need, B, L, false, what, /*logit_grad=*/causal());
+    const bool j = !causal() && !per_token_noise() && (loss_kind() != LossKind::md4 || md4_j_bounds);
+    if (j)
+      need.add(what + " J1/J2 work rows",
+               std::min(double(std::size_t(64) << 20), 2.0 * double(B) * double(L) * (N_ + 1) * sizeof(Real)));
+  }
   /// Adds the parameters, gradients and AdamW moments (+ EMA) of a network of this shape
   /// (`copies` float slabs of the parameter count).
   void add_param_memory(MemoryNeed& need, int copies, const std::string& what) const {
@@ -591,15 +604,17 @@ struct NetModel {
 
   int num_classes() const { return net->config().vocab_out; }
   bool time_conditioned() const { return net->config().time_dependent(); }
-  void operator()(const ModelQuery<Real>& q, Real* out) const {
+  /// The outputs in the network's own logits buffer (no copy; model/model.hpp): valid, and
+  /// writable, until the next forward pass.
+  Real* evaluate(const ModelQuery<Real>& q) const {
     const auto& ex = net->backend().exec;
     AppBuffer<Real> cond(static_cast<std::size_t>(q.B));
     ex.for_each(q.B, detail_app::TimeInputKernel<Real>{
                          q.t, q.sigma_bar, cond.data(), q.B,
                          p->objective().time_input == TimeInput::thousand_t});
-    const Real* o = net->forward(q.xt, p->causal() ? nullptr : cond.data(), int(q.B), int(q.L));
+    net->forward(q.xt, p->causal() ? nullptr : cond.data(), int(q.B), int(q.L));
+    Real* out = net->logits();
     const int K = num_classes();
-    copy_kernel_n(ex, out, o, q.B * q.L * K);
     if constexpr (Out == ModelOutput::log_scores) {
       std::visit(
           [&](const auto& g) {
@@ -608,6 +623,11 @@ struct NetModel {
           },
           p->generator());
     }
+    return out;
+  }
+  /// The Model call of the concept: evaluate(), copied into `out`.
+  void operator()(const ModelQuery<Real>& q, Real* out) const {
+    copy_kernel_n(net->backend().exec, out, evaluate(q), q.B * q.L * num_classes());
   }
 };
 

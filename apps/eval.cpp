@@ -300,7 +300,7 @@ int run_eval(const EvalArgs& a) {
     eo.batch = bound_batch(a.batch, num);
     {  // memory: refuse before allocating what cannot fit
       MemoryNeed need;
-      p.add_pass_memory(need, eo.batch, L, false, "network");
+      p.add_eval_memory(need, eo.batch, L, "network", a.j_bounds);
       require_memory(need, a.max_memory,
                      "lower --batch");
     }

@@ -234,9 +234,13 @@ int run_sample(const SampleArgs& a) {
     MemoryNeed need;
     const std::int64_t B = std::min(a.batch, a.n);
     p.add_pass_memory(need, B, L, false, "network", /*logit_grad=*/false);
-    // The sampler's copy of the model output, and a truncation scratch with --top-p / --top-k.
-    const bool truncating = a.top_p < 1.0 || a.top_k > 0;
-    need.add("sampler buffers", (truncating ? 2.0 : 1.0) * double(B) * double(L) * (N + 1) * sizeof(Real));
+    // The samplers read the network's logits in place (NetModel::evaluate); a truncation scratch
+    // of their size with --top-p / --top-k (grid samplers), a host copy for the final draw of
+    // uniformization.
+    const bool truncating = (a.top_p < 1.0 || a.top_k > 0) && kind != "ar";
+    const double copies = (truncating ? 1.0 : 0.0) + (kind == "uniformization" ? 1.0 : 0.0);
+    if (copies > 0)
+      need.add("sampler buffers", copies * double(B) * double(L) * (N + 1) * sizeof(Real));
     require_memory(need, a.max_memory,
                    "lower --batch or --length");
   }
@@ -301,12 +305,13 @@ int run_sample(const SampleArgs& a) {
         std::vector<Real> tv(static_cast<std::size_t>(B), Real(uo.t_min));
         std::vector<Real> uv(static_cast<std::size_t>(B), p.schedule().sigma_bar(Real(uo.t_min)));
         AppBuffer<int> xd(n);
-        AppBuffer<Real> td(tv.size()), ud(uv.size()), lgd(n * K);
+        AppBuffer<Real> td(tv.size()), ud(uv.size());
         copy_from_host(xd, x.data(), n);
         copy_from_host(td, tv.data(), tv.size());
         copy_from_host(ud, uv.data(), uv.size());
-        den(ModelQuery<Real>{xd.data(), B, L, td.data(), ud.data()}, lgd.data());
-        const std::vector<Real> lg = to_host_vector(lgd);
+        const Real* lgd = den.evaluate(ModelQuery<Real>{xd.data(), B, L, td.data(), ud.data()});
+        std::vector<Real> lg(n * K);
+        copy_n(HostSpace{}, lg.data(), AppSpace{}, lgd, lg.size());
         ++nfe;
         for (std::int64_t i = 0; i < B * L; ++i)
           if (x[i] == N) {

@@ -189,7 +189,7 @@ int run_train(TrainArgs& a, CLI::App& sub) {
                                                             std::string(cfg.ema > 0 ? " and EMA" : ""));
   p.add_param_memory(need, 2, "validation network");
   p.add_pass_memory(need, cfg.batch, cfg.seq_len, true, "training");
-  p.add_pass_memory(need, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences), cfg.seq_len, false,
+  p.add_eval_memory(need, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences), cfg.seq_len,
                     "validation");
   require_memory(need, a.max_memory,
                  "lower --batch, --val-batch or --seq-len, or the network's size");

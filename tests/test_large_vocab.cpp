@@ -4,8 +4,8 @@
 //    log N nats per token (closed form), the MD4 ELBO's reconstruction term per masked token is
 //    log N as well;
 //  * training steps of ar, md4, cedd and sedd give finite losses and change the parameters;
-//  * a forward-only use of the network (sampling) does not allocate the B x L x V gradient of
-//    the logits (nn::Transformer allocates dlogits on first use), training does;
+//  * a forward-only use of the network (sampling, evaluation) does not allocate the B x L x V
+//    gradient of the logits (nn::Transformer allocates dlogits on first use), training does;
 //  * the sampler returns ids inside the vocabulary.
 // Memory and speed at this vocabulary are measured by bench/bench_large_vocab.cpp
 // (docs/benchmarks.md).
@@ -103,6 +103,19 @@ TEST_CASE("large vocabulary: training steps, the gradient buffer only when train
       const std::size_t fwd_only = net.activation_bytes();
       CHECK(fwd_only >= logits_bytes);
       CHECK(fwd_only < 2 * logits_bytes);  // no second B x L x V buffer
+      // Evaluation (the headline bound, and J1/J2 for md4 too) reads the network's own logits
+      // (NetModel::evaluate): still no gradient buffer in the network; the estimators' side is
+      // tested in test_model_storage.cpp.
+      static_assert(model_has_evaluate_v<NetModel<ModelOutput::logits>> &&
+                        model_has_evaluate_v<NetModel<ModelOutput::log_scores>>,
+                    "the network hands out its own outputs");
+      EvalOptions eo;
+      eo.batch = 2;
+      eo.md4_j_bounds = std::string(obj) == "md4";
+      const auto reps = evaluate_bounds(p, net, s.w_raw, ids(4 * 8, 3), 4, 8, eo);
+      REQUIRE(reps.size() >= 2);
+      for (const auto& r : reps) CHECK(std::isfinite(r.est.mean));
+      CHECK(net.activation_bytes() == fwd_only);
     }
     const std::vector<Real> before = net.params_host();
     StepScratch sc;

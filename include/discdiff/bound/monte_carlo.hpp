@@ -197,6 +197,12 @@ struct McOptions {
 
 /// Options of estimate_score_bounds.
 struct ScoreBoundOptions : McOptions {
+  /// Bytes of the per-position work rows (the D log-scores of each position and a D-entry
+  /// gradient row the DWDSE kernel writes): the positions of a batch are processed in chunks of
+  /// at most max(1, scratch_bytes / (2 D sizeof(T))) positions, so that at a large vocabulary
+  /// the estimator holds no B x L x D buffer (the results do not depend on the chunk size).
+  /// 0: 64 MiB for a host executor, 1 GiB for a device one (its threads need many positions).
+  std::size_t scratch_bytes = 0;
   double eps = 1e-4;  ///< time cut-off: t in [eps, 1]; sbar(eps) must be > 0
   ModelOutput output = ModelOutput::logits;
   int output_size = 0;          ///< V (0: N for logits, D for log-scores)
@@ -253,14 +259,16 @@ double pbrc_reference_ce(const Gen& g, std::int64_t L) { return g.pbrc_reference
 /// J1 and J2 integrands of one position (without the sigma factor): model outputs -> log-scores
 /// lam (D per position; logits go through logits_to_score and log), then sedd_position with and
 /// without K. grad is a D-entry scratch row per position (the kernels' gradient, unused here).
+/// Runs over the positions [i0, i0 + n) of a batch as j = 0..n-1: lam and grad hold the rows of
+/// that chunk only.
 template <class Gen, class T>
 struct ScoreBoundKernel {
   Gen gen;
   const int* x0;
   const int* xt;
   const T* out;  ///< V per position
-  T* lam;        ///< D per position
-  T* grad;       ///< D per position
+  T* lam;        ///< D per position of the chunk
+  T* grad;       ///< D per position of the chunk
   T* e_k;        ///< per position: e_i with K
   T* e_bar;      ///< per position: e_i without K
   const T* u;    ///< per row
@@ -269,11 +277,13 @@ struct ScoreBoundKernel {
   ModelOutput kind;
   bool head;
   ScoreOptions score;
+  std::int64_t i0;  ///< first position of the chunk
 
-  DD_HD void operator()(std::int64_t i) const {
+  DD_HD void operator()(std::int64_t j) const {
+    const std::int64_t i = i0 + j;
     const std::int64_t b = i / L;
     const int x = xt[i], a = x0[i];
-    T* lm = lam + i * D;
+    T* lm = lam + j * D;
     const T* z = out + i * V;
     SeddOptions o;
     o.log_score_head = false;
@@ -286,13 +296,13 @@ struct ScoreBoundKernel {
       o.log_score_head = head;
     }
     o.include_k = true;
-    e_k[i] = sedd_position(gen, lm, D, x, a, u[b], T(0), grad + i * D, o);
+    e_k[i] = sedd_position(gen, lm, D, x, a, u[b], T(0), grad + j * D, o);
     // Without K a summand is exp(lambda) - r lambda; a zero score (lambda = -inf) with r = 0
     // must give 0, not 0 * inf: use the most negative finite log-score instead.
     for (int v = 0; v < D; ++v)
       if (lm[v] == -std::numeric_limits<T>::infinity()) lm[v] = std::numeric_limits<T>::lowest();
     o.include_k = false;
-    e_bar[i] = sedd_position(gen, lm, D, x, a, u[b], T(0), grad + i * D, o);
+    e_bar[i] = sedd_position(gen, lm, D, x, a, u[b], T(0), grad + j * D, o);
   }
 };
 
@@ -338,6 +348,15 @@ class BatchSums {
   std::vector<std::int64_t> counts_;
 };
 
+/// Positions per chunk of the J estimator's work rows (ScoreBoundOptions::scratch_bytes).
+template <class T, class Space>
+std::int64_t score_chunk_positions(std::size_t scratch_bytes, int D, std::int64_t positions) {
+  if (scratch_bytes == 0) scratch_bytes = Space::host_accessible ? (std::size_t(64) << 20) : (std::size_t(1) << 30);
+  const std::size_t per = 2 * static_cast<std::size_t>(D) * sizeof(T);
+  const std::int64_t c = static_cast<std::int64_t>(std::max<std::size_t>(1, scratch_bytes / per));
+  return std::min(c, positions);
+}
+
 inline void check_tokens(const char* where, const int* x0, std::int64_t count, int n) {
   for (std::int64_t k = 0; k < count; ++k)
     if (x0[k] < 0 || x0[k] >= n)
@@ -361,15 +380,18 @@ void check_model(const char* where, const Model& model, int V, ModelOutput kind)
   }
 }
 
-/// The per-batch buffers of an estimator in the executor's memory space.
+/// The per-batch buffers of an estimator in the executor's memory space. The model's outputs
+/// are its own storage when it has evaluate() (model/model.hpp), else `own`; `out` points to
+/// them after query() and may be overwritten until the next query.
 template <class T, class Space>
 struct McBatch {
   Buffer<int, Space> x0, xt;
-  Buffer<T, Space> t, u, out;
+  Buffer<T, Space> t, u, own;
   Buffer<unsigned char, Space> status;
-  McBatch(std::int64_t B, std::int64_t L, int V)
+  T* out = nullptr;
+  McBatch(std::int64_t B, std::int64_t L)
       : x0(static_cast<std::size_t>(B * L)), xt(x0.size()), t(static_cast<std::size_t>(B)),
-        u(t.size()), out(static_cast<std::size_t>(B * L * V)), status(x0.size()) {}
+        u(t.size()), status(x0.size()) {}
 
   /// Copies the rows' clean tokens and times in.
   void load(const int* x0_host, const std::vector<T>& t_host, const std::vector<T>& u_host,
@@ -383,8 +405,8 @@ struct McBatch {
   template <class Exec, class Model>
   void query(const Exec& exec, const char* where, Model& model, std::int64_t rows, std::int64_t L,
              int V, int regular, ModelOutput kind) {
-    model(ModelQuery<T>{xt.data(), rows, L, t.data(), u.data()}, out.data());
-    check_model_output(exec, where, out.data(), rows, L, V, regular, kind, status.data());
+    out = model_outputs(model, ModelQuery<T>{xt.data(), rows, L, t.data(), u.data()}, V, own);
+    check_model_output(exec, where, out, rows, L, V, regular, kind, status.data());
   }
 };
 
@@ -447,8 +469,9 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
   const std::int64_t nb = (num_sequences + B - 1) / B;
   detail::mc::check_model<std::decay_t<Model>, Exec>(where, model, V, opt.output);
   std::vector<T> tau(static_cast<std::size_t>(B)), t(tau.size()), u(tau.size()), sig(tau.size());
-  detail::mc::McBatch<T, Space> mb(B, L, V);
-  Buffer<T, Space> lam(static_cast<std::size_t>(B * L * D)), grad(lam.size());
+  detail::mc::McBatch<T, Space> mb(B, L);
+  const std::int64_t chunk = detail::mc::score_chunk_positions<T, Space>(opt.scratch_bytes, D, B * L);
+  Buffer<T, Space> lam(static_cast<std::size_t>(chunk * D)), grad(lam.size());
   Buffer<T, Space> ek_d(static_cast<std::size_t>(B * L)), eb_d(ek_d.size());
   std::vector<T> ek(ek_d.size()), eb(eb_d.size());
   detail::mc::BatchSums sums(opt, nb * opt.passes, 3);  // j1, j2, j2 - j1
@@ -478,10 +501,12 @@ ScoreBoundEstimate estimate_score_bounds(const Gen& gen, const Sched& sched, Mod
       forward_corrupt_raw(exec, gen, mb.x0.data(), rows, L, mb.u.data(), mb.xt.data(), opt.seed,
                           kMcForwardStream + static_cast<std::uint32_t>(batch));
       mb.query(exec, where, model, rows, L, V, n, opt.output);
-      exec.for_each(rows * L, detail::mc::ScoreBoundKernel<Gen, T>{
-                                  gen, mb.x0.data(), mb.xt.data(), mb.out.data(), lam.data(),
-                                  grad.data(), ek_d.data(), eb_d.data(), mb.u.data(), L, V, D,
-                                  opt.output, opt.log_score_head, opt.score});
+      for (std::int64_t i0 = 0; i0 < rows * L; i0 += chunk)
+        exec.for_each(std::min(chunk, rows * L - i0),
+                      detail::mc::ScoreBoundKernel<Gen, T>{
+                          gen, mb.x0.data(), mb.xt.data(), mb.out, lam.data(), grad.data(),
+                          ek_d.data(), eb_d.data(), mb.u.data(), L, V, D, opt.output,
+                          opt.log_score_head, opt.score, i0});
       copy_n(HostSpace{}, ek.data(), Space{}, ek_d.data(), static_cast<std::size_t>(rows * L));
       copy_n(HostSpace{}, eb.data(), Space{}, eb_d.data(), static_cast<std::size_t>(rows * L));
       detail::CompensatedSum<double> s1, s2, sg;
@@ -568,8 +593,8 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
   const std::int64_t nb = (num_sequences + B - 1) / B;
   detail::mc::check_model<std::decay_t<Model>, Exec>(where, model, V, ModelOutput::logits);
   std::vector<T> tau(static_cast<std::size_t>(B)), t(tau.size()), u(tau.size()), w(tau.size());
-  detail::mc::McBatch<T, Space> mb(B, L, V);
-  Buffer<T, Space> grad(static_cast<std::size_t>(B * L * V)), pos(static_cast<std::size_t>(B * L));
+  detail::mc::McBatch<T, Space> mb(B, L);
+  Buffer<T, Space> pos(static_cast<std::size_t>(B * L));
   Buffer<T, Space> w_d(w.size()), row_d(w.size());
   std::vector<T> row(w.size());
   detail::mc::BatchSums sums(opt, nb * opt.passes, 1);
@@ -606,8 +631,10 @@ Md4ElboEstimate estimate_md4_elbo(const AbsorbingGenerator<T>& gen, const Sched&
       lb.V = V;
       lb.x0 = mb.x0.data();
       lb.xt = mb.xt.data();
-      lb.logits = mb.out.data();
-      lb.grad = grad.data();
+      // The loss kernel's gradient row goes over the logits themselves (softmax_xent_row works in
+      // place): no B x L x V buffer beyond the model's outputs.
+      lb.logits = mb.out;
+      lb.grad = mb.out;
       lb.pos_loss = pos.data();
       lb.row_loss = row_d.data();
       lb.grad_scale = T(0);

@@ -15,6 +15,7 @@
 //     bool time_conditioned() const;              // default true (the cached ancestral sampler
 //                                                 // reuses an output only when this is false)
 //     static constexpr ModelOutput output = ModelOutput::logits;   // or log_scores
+//     T* evaluate(const ModelQuery<T>& q) const;  // the output in the model's own storage
 //   };
 //
 // Contract of operator(): q.xt holds B x L row-major int32 tokens in [0, D); q.t[b] and
@@ -26,6 +27,12 @@
 //     every position needs at least one finite regular logit;
 //   * ModelOutput::log_scores: K = D log concrete scores log s_theta(x_t, t)_{l,k} (spec 1.5, 4.4);
 //     entry k = x_t^l is ignored (s_x := 1), -inf is a zero score.
+// evaluate(q), when a model has it, does what operator() does but returns a pointer to B * L * K
+// outputs in storage the model owns (its memory space) instead of writing the caller's buffer: a
+// network's own logits. The pointer stays valid, and the caller may overwrite the entries (as a
+// loss kernel's scratch), until the model's next call. The consumers use it through
+// model_outputs(), which falls back to operator() and a buffer of the consumer's, so at a large
+// vocabulary (V = 50257) a consumer holds no B x L x K copy of what the model already holds.
 // NaN and +Inf are never valid. Every consumer calls check_model_output() after each call (a
 // per-position kernel on the executor, then a host scan of one status byte per position), so a
 // bad model gives std::invalid_argument naming the entry (b, l, k) and its value, on any backend.
@@ -88,6 +95,12 @@ template <class M>
 struct has_time_conditioned<M, std::void_t<decltype(std::declval<const M&>().time_conditioned())>>
     : std::true_type {};
 template <class M, class = void>
+struct has_evaluate : std::false_type {};
+template <class M>
+struct has_evaluate<M, std::void_t<decltype(std::declval<const M&>().evaluate(
+                           std::declval<const ModelQuery<typename M::value_type>&>()))>>
+    : std::true_type {};
+template <class M, class = void>
 struct has_num_classes : std::false_type {};
 template <class M>
 struct has_num_classes<M, std::void_t<decltype(std::declval<const M&>().num_classes())>>
@@ -105,6 +118,28 @@ using model_memory_space_t = typename detail::model_space_of<std::decay_t<M>>::t
 /// True when M declares num_classes() (a full model, not a bare callable).
 template <class M>
 constexpr bool model_has_num_classes_v = detail::has_num_classes<std::decay_t<M>>::value;
+
+/// True when M has evaluate(q) (the output in the model's own storage; see the concept above).
+template <class M>
+constexpr bool model_has_evaluate_v = detail::has_evaluate<std::decay_t<M>>::value;
+
+/// One model call: m.evaluate(q) when M has it (no copy), otherwise m(q, own) into the caller's
+/// buffer `own`, grown to the K outputs per position the query needs (a Buffer in the model's
+/// memory space; it keeps its size between calls). Returns the outputs, B * L * K entries that
+/// the caller may overwrite until the model's next call.
+template <class M, class T, class Space>
+T* model_outputs(M& m, const ModelQuery<T>& q, int K, Buffer<T, Space>& own) {
+  if constexpr (model_has_evaluate_v<M>) {
+    (void)K;
+    (void)own;
+    return m.evaluate(q);
+  } else {
+    const std::size_t n = static_cast<std::size_t>(q.B * q.L) * static_cast<std::size_t>(K);
+    if (own.size() < n) own.resize(n);
+    m(q, own.data());
+    return own.data();
+  }
+}
 
 /// m.time_conditioned() when M has it, else true.
 template <class M>

@@ -300,6 +300,9 @@ class Transformer {
 
   /// The logits of the last forward pass (backend memory).
   const T* logits() const { return a_.logits.data(); }
+  /// The same, writable: the backward pass does not read them, so a caller may use them as
+  /// scratch once it has read them (an evaluation's in-place loss, model/model.hpp evaluate()).
+  T* logits() { return a_.logits.data(); }
   /// The gradient buffer for the logits (B x L x vocab_out of the last forward pass,
   /// backend memory): the loss writes it, backward() reads it.
   /// Allocated (zero-filled) on the first call after a forward pass of a new (B, L): a network

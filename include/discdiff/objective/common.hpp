@@ -562,10 +562,13 @@ DD_HD DD_OBJ_NOINLINE T exp_row_ties(const T* z, int n, T mx, T* e) {
 /// keeps its relative accuracy when f(a) -> 1. The result depends only on the row (not on the
 /// thread, executor or alignment): bit-identical for a given build.
 /// Returns ce; writes the row's log-sum-exp to *lse_out when lse_out != nullptr.
+/// grad may be z itself (in place: every entry is read before its gradient is written; an
+/// evaluation without a gradient then needs no row of its own).
 /// Preconditions: 1 <= nsoft <= V, 0 <= a < nsoft, z finite.
 template <class T>
 DD_HD T softmax_xent_row(const T* z, int nsoft, int V, int a, T gw, T* grad,
                          T* lse_out = nullptr) {
+  const T za = z[a];
   const T mx = detail::obj::row_max(z, nsoft);
   const T r = detail::obj::exp_row_ties(z, nsoft, mx, grad);
   const T inv = gw / (T(1) + r);
@@ -574,7 +577,7 @@ DD_HD T softmax_xent_row(const T* z, int nsoft, int V, int a, T gw, T* grad,
   for (int v = nsoft; v < V; ++v) grad[v] = T(0);
   const T l1p = math::log1p(r);
   if (lse_out) *lse_out = mx + l1p;
-  return (mx - z[a]) + l1p;
+  return (mx - za) + l1p;
 }
 
 /// The previous softmax_xent_row, kept as a reference for the tests and the benchmark: the same
@@ -583,6 +586,7 @@ DD_HD T softmax_xent_row(const T* z, int nsoft, int V, int a, T gw, T* grad,
 template <class T>
 DD_HD T softmax_xent_row_libm(const T* z, int nsoft, int V, int a, T gw, T* grad,
                               T* lse_out = nullptr) {
+  const T za = z[a];
   const detail::obj::MaxArg<T> ma = detail::obj::row_max_arg(z, nsoft);
   const T r = detail::obj::exp_row_rest(z, nsoft, ma, grad);
   const T inv = gw / (T(1) + r);
@@ -591,16 +595,18 @@ DD_HD T softmax_xent_row_libm(const T* z, int nsoft, int V, int a, T gw, T* grad
   for (int v = nsoft; v < V; ++v) grad[v] = T(0);
   const T l1p = math::log1p(r);
   if (lse_out) *lse_out = ma.max + l1p;
-  return (ma.max - z[a]) + l1p;
+  return (ma.max - za) + l1p;
 }
 
-/// Naive reference of softmax_xent_row: logsumexp, then -log f(a) and f - e_a term by term.
+/// Naive reference of softmax_xent_row: logsumexp, then -log f(a) and f - e_a term by term
+/// (grad may be z, as there).
 template <class T>
 DD_HD T softmax_xent_row_naive(const T* z, int nsoft, int V, int a, T gw, T* grad) {
   const T lse = math::logsumexp(z, nsoft);
+  const T ce = lse - z[a];
   for (int v = 0; v < V; ++v)
     grad[v] = v < nsoft ? gw * (math::exp(z[v] - lse) - (v == a ? T(1) : T(0))) : T(0);
-  return lse - z[a];
+  return ce;
 }
 
 /// weight[b] * (-log softmax(z[0, nsoft))[x0]) at the selected positions, 0 (and a zero gradient

@@ -154,7 +154,8 @@ struct GridRun {
   int K, N;
   ConditioningBuffers<Space> cond;
   Buffer<int, Space> x, next;
-  Buffer<T, Space> logits, tvec, svec;
+  Buffer<T, Space> own, tvec, svec;  // own: the outputs of a model without evaluate()
+  T* logits = nullptr;                // the last call's outputs (the model's storage or own)
   Buffer<unsigned char, Space> status;
   SamplerStats stats;
   const char* where;
@@ -164,7 +165,6 @@ struct GridRun {
       : exec(e), den(d), B(b), L(l), K(d.num_classes()), N(n), cond(c), where(w) {
     x.resize(static_cast<std::size_t>(B * L));
     next.resize(x.size());
-    logits.resize(static_cast<std::size_t>(B * L * K));
     tvec.resize(static_cast<std::size_t>(B));
     svec.resize(static_cast<std::size_t>(B));
     status.resize(x.size());
@@ -173,10 +173,10 @@ struct GridRun {
   void call(double t, double sbar, bool with_sbar) {
     fill_n(exec, tvec.data(), B, static_cast<T>(t));
     fill_n(exec, svec.data(), B, static_cast<T>(sbar));
-    den(ModelQuery<T>{x.data(), B, L, tvec.data(), with_sbar ? svec.data() : nullptr},
-        logits.data());
+    logits = model_outputs(den, ModelQuery<T>{x.data(), B, L, tvec.data(), with_sbar ? svec.data() : nullptr},
+                           K, own);
     ++stats.nfe;
-    check_model_output(exec, where, logits.data(), B, L, K, N, model_output_v<Den>, status.data());
+    check_model_output(exec, where, logits, B, L, K, N, model_output_v<Den>, status.data());
   }
 
   /// Projection of `next`, then swap into x.
@@ -199,6 +199,7 @@ struct GridRun {
     return reduce_sum_value<Exec, std::int64_t>(exec, B * L, 4096,
                                                 CountDiffTerm{x.data(), next.data()}) > 0;
   }
+  std::size_t logits_size() const { return static_cast<std::size_t>(B * L) * static_cast<std::size_t>(K); }
   void copy_out(std::vector<int>& out) const {
     out.resize(x.size());
     copy_n(HostSpace{}, out.data(), Space{}, x.data(), x.size());
@@ -260,11 +261,11 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
     const double sbar_t = static_cast<double>(sched.sigma_bar(T(t)));
     if (!(cache_ok && !changed)) run.call(t, sbar_t, true);
     if (md4) {
-      if (truncate && scratch.empty()) scratch.resize(run.logits.size());
+      if (truncate && scratch.empty()) scratch.resize(run.logits_size());
       const double oma_t = static_cast<double>(sched.one_minus_alpha(T(t)));
       const double oma_s = static_cast<double>(sched.one_minus_alpha(T(s)));
       const double p_unmask = (oma_t - oma_s) / oma_t;
-      exec.for_each(B * L, Md4AncestralKernel<T>{run.x.data(), run.logits.data(), run.K, N, p_unmask,
+      exec.for_each(B * L, Md4AncestralKernel<T>{run.x.data(), run.logits, run.K, N, p_unmask,
                                                  opt.top_p, opt.top_k,
                                                  truncate ? scratch.data() : nullptr,
                                                  run.next.data(), opt.seed, stream});
@@ -280,11 +281,11 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
       }
       if constexpr (scores) {
         exec.for_each(B * L, TauLeapingScoreKernel<Gen, T>{
-                                 gen, run.x.data(), run.logits.data(), run.K, st,
+                                 gen, run.x.data(), run.logits, run.K, st,
                                  TauScoreFactors::from(gen, st.delta), false, false,
                                  run.next.data(), opt.seed, stream});
       } else {
-        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits.data(), run.K, st,
+        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits, run.K, st,
                                                       false, false, run.next.data(), opt.seed,
                                                       stream});
       }
@@ -304,8 +305,8 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
     if (md4) {
       if (any_mask) {
         if (!(cache_ok && !changed)) run.call(tf, sbar_f, true);
-        if (truncate && scratch.empty()) scratch.resize(run.logits.size());
-        exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits.data(), run.K, N, argmax,
+        if (truncate && scratch.empty()) scratch.resize(run.logits_size());
+        exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits, run.K, N, argmax,
                                                opt.top_p, opt.top_k,
                                                truncate ? scratch.data() : nullptr,
                                                run.next.data(), opt.seed, stream});
@@ -319,11 +320,11 @@ SamplerStats sample(const Exec& exec, const Gen& gen, const Sched& sched, const 
       st.delta = sbar_f;
       if constexpr (scores) {
         exec.for_each(B * L, TauLeapingScoreKernel<Gen, T>{
-                                 gen, run.x.data(), run.logits.data(), run.K, st,
+                                 gen, run.x.data(), run.logits, run.K, st,
                                  TauScoreFactors::from(gen, st.delta), true, argmax,
                                  run.next.data(), opt.seed, stream});
       } else {
-        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits.data(), run.K, st,
+        exec.for_each(B * L, TauLeapingKernel<Gen, T>{gen, run.x.data(), run.logits, run.K, st,
                                                       true, argmax, run.next.data(), opt.seed,
                                                       stream});
       }
@@ -372,7 +373,7 @@ SamplerStats sample_genmd4(const Exec& exec, const StateDependentMaskingGenerato
     }
     copy_from_host(ab, a.data(), a.size());
     copy_from_host(cb, c.data(), c.size());
-    exec.for_each(B * L, GenMd4Kernel<T>{run.x.data(), run.logits.data(), run.K, N, ab.data(), cb.data(),
+    exec.for_each(B * L, GenMd4Kernel<T>{run.x.data(), run.logits, run.K, N, ab.data(), cb.data(),
                                          run.next.data(), opt.seed, stream});
     run.finish_step();
     ++run.stats.steps;
@@ -384,8 +385,8 @@ SamplerStats sample_genmd4(const Exec& exec, const StateDependentMaskingGenerato
       const double tf = grid.back();
       run.call(tf, 0.0, false);
       const bool truncate = opt.top_p < 1.0 || (opt.top_k > 0 && opt.top_k < N);
-      Buffer<T, typename Exec::memory_space> scratch(truncate ? run.logits.size() : 0);
-      exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits.data(), run.K, N,
+      Buffer<T, typename Exec::memory_space> scratch(truncate ? run.logits_size() : 0);
+      exec.for_each(B * L, Md4FinalKernel<T>{run.x.data(), run.logits, run.K, N,
                                              opt.final_step == FinalStep::argmax, opt.top_p,
                                              opt.top_k, truncate ? scratch.data() : nullptr,
                                              run.next.data(), opt.seed,

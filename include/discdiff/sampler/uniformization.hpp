@@ -348,7 +348,7 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
   std::vector<unsigned char> done(Bs);
   std::vector<int> rows;
   Buffer<int, Space> xs(static_cast<std::size_t>(B * L));
-  Buffer<T, Space> logits(static_cast<std::size_t>(B * L * K)), tv(Bs), sv(Bs);
+  Buffer<T, Space> own, tv(Bs), sv(Bs);  // own: the outputs of a model without evaluate()
   Buffer<unsigned char, Space> status(static_cast<std::size_t>(B * L));
   UniformizationStats stats;
 
@@ -370,12 +370,12 @@ UniformizationStats sample_uniformization(const Exec& exec, const Gen& gen, cons
     exec.for_each(A * L, detail::smp::GatherRowsKernel<T>{rows_d.data(), xd.data(), cand_t.data(),
                                                           cand.data(), xs.data(), tv.data(),
                                                           sv.data(), L});
-    den(ModelQuery<T>{xs.data(), A, L, tv.data(), sv.data()}, logits.data());
-    check_model_output(exec, where, logits.data(), A, L, K, N, model_output_v<Den>, status.data());
+    const T* logits = model_outputs(den, ModelQuery<T>{xs.data(), A, L, tv.data(), sv.data()}, K, own);
+    check_model_output(exec, where, logits, A, L, K, N, model_output_v<Den>, status.data());
     ++stats.rounds;
     stats.proposals += A;
     exec.for_each(A, detail::smp::UniformizationAcceptKernel<Gen, T>{
-                         gen, rows_d.data(), logits.data(), K, L, lam_d.data(), nfree_d.data(),
+                         gen, rows_d.data(), logits, K, L, lam_d.data(), nfree_d.data(),
                          fixed, xd.data(), uc.data(), k_d.data(), ev.data(), cand.data(),
                          viol.data(), jumps.data(), opt.seed});
   }
