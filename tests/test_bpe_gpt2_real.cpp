@@ -104,8 +104,8 @@ TEST_CASE("gpt2 real: the encodings asserted by tiktoken's tests for the gpt2 en
 
 TEST_CASE("gpt2 real: tiktoken's round-trip strings and arbitrary bytes") {
   const ByteLevelBpe& b = gpt2();
-  for (const std::string s :
-       {"hello", "hello ", "hello  ", " hello", " hello ", " hello  ", "hello world",
+  for (const std::string& s : std::vector<std::string>{
+           "hello", "hello ", "hello  ", " hello", " hello ", " hello  ", "hello world",
         "\xE8\xAF\xB7\xE8\x80\x83\xE8\xAF\x95\xE6\x88\x91\xE7\x9A\x84\xE8\xBD\xAF\xE4\xBB\xB6\xEF\xBC\x81"
         "12345",  // "请考试我的软件！12345"
         " \x85" "0", std::string(10000, '^'), " " + std::string(10000, '0') + "\n"}) {
