@@ -20,7 +20,8 @@
 #    * `info`: "vocabulary gpt2, 50257 symbols".
 # 3. The real GPT-2 files (tests/data/gpt2_real, OpenAI's encoder.json + vocab.bpe names):
 #    `tokenize --tokenizer gpt2:tests/data/gpt2_real` of the slice decodes back exactly through
-#    encoder.json in Python, with N = 50257 in the header.
+#    encoder.json in Python, with N = 50257 in the header; a 4-step md4 model's samples decode
+#    through encoder.json to the program's text.
 set -uo pipefail
 bin=$1
 work=$2
@@ -86,13 +87,37 @@ print(f"{path}: uint16, N = {n_sym}, {len(ids)} ids for {n} bytes ({n / len(ids)
 EOF
 }
 
+# check_samples JSONL VOCAB_JSON: 2 samples of 32 ids, every id < 50257, and the program's text
+# (text_hex when present) == the ids decoded by an independent decoder.
+check_samples() {
+  "$py" - "$@" <<'EOF'
+import json, sys
+order = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+sym, k = {b: chr(b) for b in order}, 0
+for b in range(256):
+    if b not in sym:
+        sym[b] = chr(256 + k); k += 1
+inv = {c: b for b, c in sym.items()}
+vocab = json.load(open(sys.argv[2], encoding="utf-8"))
+tok = {i: (bytes(inv[c] for c in t) if all(c in inv for c in t) else t.encode()) for t, i in vocab.items()}
+lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+assert len(lines) == 2, len(lines)
+for s in lines:
+    ids = s["tokens"]
+    assert len(ids) == 32 and all(0 <= i < 50257 for i in ids), ids
+    want = b"".join(tok[i] for i in ids)
+    got = bytes.fromhex(s["text_hex"]) if "text_hex" in s else s["text"].encode("utf-8")
+    assert got == want, (got[:80], want[:80])
+EOF
+}
+
 gpt2="gpt2:$work/bpe50k"
 "$bin" tokenize --tokenizer "$gpt2" -o c.tok slice.txt > tok.txt 2> tok.err || fail "tokenize: $(cat tok.err)"
 check_tokfile c.tok bpe50k/vocab.json slice.txt || fail "token file check"
 
 # --- 2. train / sample / eval / info at V = 50257 ---------------------------------------------
 tiny=(--d-model 16 --n-layer 1 --n-head 2 --cond-dim 16 --seq-len 32 --batch 8 --steps 4 --warmup 1 --lr 3e-3
-      --val-every 0 --threads 2 --quiet)
+      --val-every 0 --val-batch 8 --val-sequences 16 --threads 2 --quiet)
 digests() { "$bin" info --digest "$1" | awk '/fnv1a64/ {print $1, $NF}'; }
 "$bin" train --data c.tok --tokenizer "$gpt2" --objective md4 --out md4 "${tiny[@]}" || fail "train md4 (token file)"
 "$bin" train --data slice.txt --tokenizer "$gpt2" --objective md4 --out md4-text "${tiny[@]}" || fail "train md4 (raw text)"
@@ -125,25 +150,7 @@ for obj in md4 sedd cedd; do
   [ "$out" = "$want_out,16" ] || fail "$obj: output_layer.linear.weight is [$out], expected [$want_out,16]"
 
   "$bin" sample -c "$ck" --n 2 --steps 8 --quiet -o s-$obj.jsonl > /dev/null || fail "sample $obj"
-  "$py" - s-$obj.jsonl bpe50k/vocab.json <<'EOF' || fail "$obj samples"
-import json, sys
-order = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-sym, k = {b: chr(b) for b in order}, 0
-for b in range(256):
-    if b not in sym:
-        sym[b] = chr(256 + k); k += 1
-inv = {c: b for b, c in sym.items()}
-vocab = json.load(open(sys.argv[2], encoding="utf-8"))
-tok = {i: (bytes(inv[c] for c in t) if all(c in inv for c in t) else t.encode()) for t, i in vocab.items()}
-lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-assert len(lines) == 2, len(lines)
-for s in lines:
-    ids = s["tokens"]
-    assert len(ids) == 32 and all(0 <= i < 50257 for i in ids), ids
-    want = b"".join(tok[i] for i in ids)
-    got = bytes.fromhex(s["text_hex"]) if "text_hex" in s else s["text"].encode("utf-8")
-    assert got == want, (got[:80], want[:80])
-EOF
+  check_samples s-$obj.jsonl bpe50k/vocab.json || fail "$obj samples"
 
   "$bin" eval -c "$ck" --data c.tok --sequences 8 --json ev-$obj.jsonl > ev-$obj.txt || fail "eval $obj"
   grep -q "bits/byte" ev-$obj.txt || fail "eval $obj text output lacks bits/byte: $(cat ev-$obj.txt)"
@@ -179,4 +186,9 @@ done
 real="$src/tests/data/gpt2_real"
 "$bin" tokenize --tokenizer "gpt2:$real" -o real.tok slice.txt > /dev/null 2> real.err || fail "tokenize (real GPT-2): $(cat real.err)"
 check_tokfile real.tok "$real/encoder.json" slice.txt || fail "real GPT-2 token file check"
+"$bin" train --data real.tok --tokenizer "gpt2:$real" --objective md4 --out real "${tiny[@]}" ||
+  fail "train md4 (real GPT-2)"
+"$bin" sample -c real/checkpoint.safetensors --n 2 --steps 8 --quiet -o s-real.jsonl > /dev/null || fail "sample (real GPT-2)"
+check_samples s-real.jsonl "$real/encoder.json" || fail "real GPT-2 samples"
+echo "real GPT-2 (encoder.json + vocab.bpe): tokenize, train, sample checked"
 echo "OK ($(( $(date +%s) - t0 )) s)"
