@@ -269,9 +269,10 @@ class ByteLevelBpe {
 
   /// From a directory holding either Hugging Face's spelling of the pair (vocab.json +
   /// merges.txt, tried first) or OpenAI's original GPT-2 release names (encoder.json +
-  /// vocab.bpe; same formats). A directory with neither complete pair is an error naming the
-  /// directory and the four file names; mixing the spellings (vocab.json + vocab.bpe) is not
-  /// accepted, since the two halves would come from different releases.
+  /// vocab.bpe; same formats). A directory with neither pair is the error "DIR/vocab.json:
+  /// cannot open the file (...)" naming both spellings; a directory with one file of a pair
+  /// names the missing one. Mixing the spellings (vocab.json + vocab.bpe) is not accepted,
+  /// since the two halves would come from different releases.
   static ByteLevelBpe load_dir(std::string dir) {
     if (dir.empty()) throw std::runtime_error("GPT-2 BPE: empty directory name");
     if (dir.back() != '/') dir += '/';
@@ -280,8 +281,8 @@ class ByteLevelBpe {
       return load(dir + "vocab.json", dir + "merges.txt");
     if (exists(dir + "encoder.json") || exists(dir + "vocab.bpe"))
       return load(dir + "encoder.json", dir + "vocab.bpe");
-    throw std::runtime_error(dir + ": no GPT-2 BPE files (expected vocab.json + merges.txt, or " +
-                             "OpenAI's encoder.json + vocab.bpe)");
+    throw std::runtime_error(dir + "vocab.json: cannot open the file (a GPT-2 BPE directory holds " +
+                             "vocab.json + merges.txt, or OpenAI's encoder.json + vocab.bpe)");
   }
 
   /// From the contents of vocab.json and merges.txt; the names are used in error messages.
