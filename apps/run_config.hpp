@@ -225,7 +225,8 @@ struct RunConfig {
                     "through liblzma; a .tar.xz: its files joined)");
     f("tokenizer", tokenizer, "text tokenizer: auto (text8 if the text is a-z and space, else "
                               "chars), text8, chars, bytes, gpt2:DIR (GPT-2 byte-level BPE from "
-                              "DIR/vocab.json + DIR/merges.txt), spm:FILE (a SentencePiece .model); "
+                              "DIR/vocab.json + DIR/merges.txt, or OpenAI's encoder.json + "
+                              "vocab.bpe), spm:FILE (a SentencePiece .model); "
                               "the checkpoint stores the whole tokenizer");
     f("markov_order", markov_order, "synthetic source: Markov order k in 1..3");
     f("markov_branching", markov_branching, "synthetic source: successors per context");

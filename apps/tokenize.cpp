@@ -136,7 +136,8 @@ const RegisterCommand reg_tokenize{
        sub.add_option("corpus", a->corpus, "text corpus (plain, .xz, .tar.xz)")->required()->check(CLI::ExistingFile);
        sub.add_option("-o,--out", a->out, "token file to write")->required();
        sub.add_option("--tokenizer", a->tokenizer,
-                      "text8, bytes, chars, gpt2:DIR (DIR/vocab.json + merges.txt) or spm:FILE");
+                      "text8, bytes, chars, gpt2:DIR (DIR/vocab.json + merges.txt, or encoder.json + vocab.bpe) "
+                      "or spm:FILE");
        sub.add_option("--checkpoint", a->checkpoint,
                       "use the tokenizer stored in this checkpoint instead of --tokenizer")
            ->check(CLI::ExistingFile);

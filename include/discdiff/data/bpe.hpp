@@ -24,7 +24,8 @@
 //     `?[^\s\p{L}\p{N}]+` run around it and is encoded through its byte symbol. Nothing is
 //     replaced or dropped; Hugging Face `tokenizers` cannot take such input at all (Python str).
 //
-// Files
+// Files (a directory holds vocab.json + merges.txt, Hugging Face's names, or encoder.json +
+// vocab.bpe, the names of OpenAI's GPT-2 release: load_dir() takes either spelling)
 //   vocab.json  a JSON object {"token": id, ...}; ids must be exactly 0..V-1 (each once); every
 //               one of the 256 byte symbols must be present (else bytes could not round-trip).
 //   merges.txt  one merge "A B" per line (single space), optional first line "#version: ...",
@@ -264,6 +265,24 @@ class ByteLevelBpe {
     const std::string vocab = bpe_detail::read_whole_file(vocab_path);
     const std::string merges = bpe_detail::read_whole_file(merges_path);
     return from_strings(vocab, merges, vocab_path, merges_path);
+  }
+
+  /// From a directory holding either Hugging Face's spelling of the pair (vocab.json +
+  /// merges.txt, tried first) or OpenAI's original GPT-2 release names (encoder.json +
+  /// vocab.bpe; same formats). A directory with neither pair is the error "DIR/vocab.json:
+  /// cannot open the file (...)" naming both spellings; a directory with one file of a pair
+  /// names the missing one. Mixing the spellings (vocab.json + vocab.bpe) is not accepted,
+  /// since the two halves would come from different releases.
+  static ByteLevelBpe load_dir(std::string dir) {
+    if (dir.empty()) throw std::runtime_error("GPT-2 BPE: empty directory name");
+    if (dir.back() != '/') dir += '/';
+    auto exists = [](const std::string& path) { return std::ifstream(path).good(); };
+    if (exists(dir + "vocab.json") || exists(dir + "merges.txt"))
+      return load(dir + "vocab.json", dir + "merges.txt");
+    if (exists(dir + "encoder.json") || exists(dir + "vocab.bpe"))
+      return load(dir + "encoder.json", dir + "vocab.bpe");
+    throw std::runtime_error(dir + "vocab.json: cannot open the file (a GPT-2 BPE directory holds " +
+                             "vocab.json + merges.txt, or OpenAI's encoder.json + vocab.bpe)");
   }
 
   /// From the contents of vocab.json and merges.txt; the names are used in error messages.

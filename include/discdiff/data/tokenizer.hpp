@@ -20,7 +20,7 @@
 //     descriptions are; hash() is the 64-bit FNV-1a of the description (token files,
 //     data/token_file.hpp); describe() is a one-line summary for messages.
 //   * from_spec() reads the --tokenizer forms "text8", "bytes", "gpt2:DIR" (DIR/vocab.json and
-//     DIR/merges.txt) and "spm:FILE" (a .model file).
+//     DIR/merges.txt, or OpenAI's DIR/encoder.json and DIR/vocab.bpe) and "spm:FILE" (a .model file).
 //   * normalize_text8() maps arbitrary text into the text8 alphabet: ASCII
 //     letters are lower-cased, every other byte becomes a space, and runs of
 //     spaces collapse to one (leading/trailing single spaces are kept).
@@ -200,10 +200,9 @@ class Tokenizer {
     if (spec == "text8") return text8();
     if (spec == "bytes") return bytes();
     if (spec.rfind("gpt2:", 0) == 0) {
-      std::string dir = spec.substr(5);
+      const std::string dir = spec.substr(5);
       if (dir.empty()) throw std::invalid_argument("--tokenizer gpt2:DIR needs a directory");
-      if (dir.back() != '/') dir += '/';
-      return gpt2(ByteLevelBpe::load(dir + "vocab.json", dir + "merges.txt"));
+      return gpt2(ByteLevelBpe::load_dir(dir));  // vocab.json + merges.txt or encoder.json + vocab.bpe
     }
     if (spec.rfind("spm:", 0) == 0) {
       if (spec.size() == 4) throw std::invalid_argument("--tokenizer spm:FILE needs a .model file");
