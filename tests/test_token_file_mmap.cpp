@@ -63,7 +63,7 @@ struct TempFile {
 };
 
 /// Writes a token file by hand (header of data/token_file.hpp's comment, little-endian ids),
-/// in 1 MiB pieces so that writing it costs no memory.
+/// in pieces of 2^19 ids so that writing it costs little memory.
 void write_by_hand(const std::string& path, std::uint32_t width, std::uint32_t n, std::uint64_t hash,
                    const std::uint64_t counts[3]) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -75,16 +75,21 @@ void write_by_hand(const std::string& path, std::uint32_t width, std::uint32_t n
   for (char c : std::string("DDTOKENS")) b.push_back(static_cast<unsigned char>(c));
   put(1, 4), put(width, 4), put(n, 4), put(0, 4), put(hash, 8);
   for (int s = 0; s < 3; ++s) put(counts[s], 8);
-  const std::uint64_t total = counts[0] + counts[1] + counts[2];
-  for (std::uint64_t i = 0; i < total; ++i) {
-    put(id_at(i, n), static_cast<int>(width));
-    if (b.size() >= (1u << 20)) {
-      REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
-      b.clear();
-    }
-  }
   REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
-  REQUIRE(std::fclose(f) == 0);
+  const std::uint64_t total = counts[0] + counts[1] + counts[2];
+  const std::size_t per = std::size_t(1) << 19;  // ids per write
+  b.assign(per * width, 0);
+  bool ok = true;
+  for (std::uint64_t first = 0; first < total; first += per) {
+    const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(per, total - first));
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::uint32_t id = id_at(first + i, n);
+      for (std::uint32_t j = 0; j < width; ++j) b[i * width + j] = static_cast<unsigned char>((id >> (8 * j)) & 255);
+    }
+    ok = ok && std::fwrite(b.data(), 1, k * width, f) == k * width;
+  }
+  ok = (std::fclose(f) == 0) && ok;
+  REQUIRE_MESSAGE(ok, "writing " << path << " failed");
 }
 
 /// The naive reference: the ids of split s read with fread into ints.
