@@ -118,7 +118,15 @@ expect_error "badbpe/merges.txt:6: expected two tokens separated by one space" \
 { echo '{"a": 0,'; echo '"b" 1}'; } > badbpe/vocab.json
 expect_error "badbpe/vocab.json:2:5: expected ':'" \
   "$bin" tokenize --tokenizer gpt2:badbpe -o x.tok "$corpus"
-echo "errors: tokenizer mismatch, truncated token file, malformed merges/vocab"
+# A corpus that does not fit the tokenizer: tokenize fails and leaves -o as it was, with no
+# temporary file beside it (the ids are written to FILE.tmp.<pid>, renamed at the end).
+for i in $(seq 50); do echo 'hello {world}'; done > odd.txt
+echo "an older file" > keep.tok
+expect_error "the train split of 'odd.txt' does not fit the tokenizer" \
+  "$bin" tokenize --checkpoint chars/checkpoint.safetensors -o keep.tok odd.txt
+[ "$(cat keep.tok)" = "an older file" ] || fail "a failed tokenize changed its -o file"
+ls keep.tok.tmp.* 2>/dev/null && fail "a failed tokenize left a temporary file"
+echo "errors: tokenizer mismatch, truncated token file, malformed merges/vocab, a corpus outside the vocabulary"
 
 # --- SentencePiece ----------------------------------------------------------------------------
 if "$bin" tokenizer train --type bpe --vocab-size 400 -o m.model "$corpus" > spm.txt 2> spm.err; then
