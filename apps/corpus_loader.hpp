@@ -11,8 +11,10 @@
 // --tokenizer (auto: text8 when the text is only a-z and space, else the file's characters;
 // gpt2:DIR and spm:FILE: subword tokenizers, data/tokenizer.hpp).
 // Token file (`discdiff tokenize`, data/token_file.hpp, recognised by its magic): the splits
-// are read from the memory-mapped file; its tokenizer hash must match the checkpoint's
-// tokenizer, or for a new run the --tokenizer it was made with.
+// are views of the memory-mapped file (data::TokenView, borrowed: the uint16/uint32 ids are read
+// in place and converted to int only for the crops and evaluation windows, so a file larger
+// than the memory trains); its tokenizer hash must match the checkpoint's tokenizer, or for a
+// new run the --tokenizer it was made with. Synthetic and text corpora own their ids.
 #pragma once
 
 #include <cmath>
@@ -33,7 +35,7 @@ namespace app {
 
 struct Corpus {
   data::Tokenizer tokenizer = data::Tokenizer::text8();
-  std::vector<int> train, valid, test;
+  data::TokenView train, valid, test;  ///< owned (text, synthetic) or mapped (token file)
   std::string description;
   std::optional<data::MarkovSource> source;  ///< the synthetic source, if used
 
@@ -44,7 +46,7 @@ struct Corpus {
   double entropy_rate_bits() const {
     return source ? source->entropy_rate() / std::log(2.0) : std::nan("");
   }
-  const std::vector<int>& split(const std::string& name) const {
+  const data::TokenView& split(const std::string& name) const {
     if (name == "train") return train;
     if (name == "valid" || name == "val" || name == "validation") return valid;
     if (name == "test") return test;
@@ -76,9 +78,10 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
     if (fixed && *fixed != c.tokenizer)
       throw std::invalid_argument("the synthetic source has the text8 vocabulary, but the "
                                   "checkpoint's tokenizer is " + fixed->describe());
-    c.train = c.source->generate(static_cast<std::size_t>(cfg.synthetic_tokens), cfg.markov_seed, 0);
-    c.valid = c.source->generate(400000, cfg.markov_seed, 1);
-    c.test = c.source->generate(400000, cfg.markov_seed, 2);
+    c.train = data::TokenView(
+        c.source->generate(static_cast<std::size_t>(cfg.synthetic_tokens), cfg.markov_seed, 0));
+    c.valid = data::TokenView(c.source->generate(400000, cfg.markov_seed, 1));
+    c.test = data::TokenView(c.source->generate(400000, cfg.markov_seed, 2));
     c.description = "synthetic: " + c.source->describe();
     return c;
   }
@@ -95,9 +98,9 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
       c.tokenizer = data::Tokenizer::from_spec(cfg.tokenizer);
       tf.require_tokenizer(c.tokenizer, "--tokenizer");
     }
-    c.train = tf.split(0);
-    c.valid = tf.split(1);
-    c.test = tf.split(2);
+    c.train = tf.view(0);  // in place: the views keep the mapping alive
+    c.valid = tf.view(1);
+    c.test = tf.view(2);
     c.description = path + " (token file: " + std::to_string(c.train.size()) + "/" +
                     std::to_string(c.valid.size()) + "/" + std::to_string(c.test.size()) +
                     " train/valid/test tokens; tokenizer " + c.tokenizer.describe() + ")";
@@ -123,7 +126,7 @@ inline Corpus load_corpus(const RunConfig& cfg, const data::Tokenizer* fixed = n
   }
   auto enc = [&](const data::Range& r, const char* name) {
     try {
-      return c.tokenizer.encode(std::string_view(text).substr(r.begin, r.size()));
+      return data::TokenView(c.tokenizer.encode(std::string_view(text).substr(r.begin, r.size())));
     } catch (const std::exception& e) {
       throw std::invalid_argument(std::string("the ") + name + " split of '" + path +
                                   "' does not fit the vocabulary (" + c.tokenizer.describe() +
@@ -173,8 +176,8 @@ inline DataFingerprint data_fingerprint(const std::string& path) {
 }
 
 /// The first `count` non-overlapping L-chunks of `tokens` (fewer if the split is shorter;
-/// throws if there is not even one).
-inline std::vector<int> eval_sequences(const std::vector<int>& tokens, int L, std::int64_t& count,
+/// throws if there is not even one), as ints: only these count x L ids are read.
+inline std::vector<int> eval_sequences(const data::TokenView& tokens, int L, std::int64_t& count,
                                        const char* split_name) {
   const std::int64_t have = static_cast<std::int64_t>(data::num_eval_chunks(tokens.size(), L));
   if (have < 1)

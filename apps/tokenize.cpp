@@ -68,30 +68,37 @@ int run_tokenize(const TokenizeArgs& a) {
   else tok = data::Tokenizer::from_spec(a.tokenizer);
   const data::Splits sp = data::standard_splits(a.corpus, text.size());
   ProgressBar bar("tokenize", text.size());
-  std::vector<int> ids[3];
   const data::Range* ranges[3] = {&sp.train, &sp.valid, &sp.test};
   const char* names[3] = {"train", "valid", "test"};
+  // The ids go to the file chunk by chunk (data::TokenFileWriter): only the text and one
+  // chunk's ids are in memory; a failure removes the partial file.
+  data::TokenFileWriter out(a.out, tok);
   std::size_t base = 0;
   for (int s = 0; s < 3; ++s) {
     const data::Range& r = *ranges[s];
     try {
-      ids[s] = data::encode_in_chunks(tok, std::string_view(text).substr(r.begin, r.size()),
-                                      [&](std::size_t done) { bar.update(base + done); });
-    } catch (const std::exception& e) {
+      data::encode_in_chunks_to(tok, std::string_view(text).substr(r.begin, r.size()),
+                                [&](const std::vector<int>& ids) { out.append(s, ids); },
+                                [&](std::size_t done) { bar.update(base + done); });
+    } catch (const std::invalid_argument& e) {
       bar.finish();
       throw std::invalid_argument(std::string("the ") + names[s] + " split of '" + a.corpus +
                                   "' does not fit the tokenizer " + tok.describe() + ": " + e.what());
+    } catch (...) {
+      bar.finish();
+      throw;
     }
     base += r.size();
   }
   bar.finish();
-  data::write_token_file(a.out, tok, ids[0], ids[1], ids[2]);
+  out.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "wrote " << a.out << ": tokenizer " << tok.describe() << "; " << sp.rule << "\n";
   for (int s = 0; s < 3; ++s) {
-    const double bpt = ids[s].empty() ? 0.0 : double(ranges[s]->size()) / double(ids[s].size());
-    std::printf("  %-5s %10zu bytes -> %10zu tokens (%.3f bytes/token)\n", names[s], ranges[s]->size(),
-                ids[s].size(), bpt);
+    const std::uint64_t n = out.count(s);
+    const double bpt = n == 0 ? 0.0 : double(ranges[s]->size()) / double(n);
+    std::printf("  %-5s %10zu bytes -> %10llu tokens (%.3f bytes/token)\n", names[s], ranges[s]->size(),
+                static_cast<unsigned long long>(n), bpt);
   }
   std::printf("  %.2f s; train and eval read it with --data %s (and, for a new run, --tokenizer %s)\n",
               secs, a.out.c_str(), a.checkpoint.empty() ? a.tokenizer.c_str() : "<the same>");

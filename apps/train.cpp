@@ -78,8 +78,12 @@ const char* signal_name(int sig) {
   }
 }
 
+/// The JSON of a validation ("val") or final ("end") line. `bytes`: the UTF-8 bytes of the
+/// decoded validation windows (0: not known, no bits-per-byte keys); bits per byte = bits per
+/// token x tokens / bytes, as `discdiff eval` reports it.
 nlohmann::json bound_json(const std::string& event, const TrainState& s, const BoundReport& b,
-                          const std::vector<BoundReport>& all, double elapsed) {
+                          const std::vector<BoundReport>& all, double elapsed,
+                          double tokens_per_byte, std::int64_t bytes) {
   const double ln2 = std::log(2.0);
   nlohmann::json j;
   j["event"] = event;
@@ -90,6 +94,11 @@ nlohmann::json bound_json(const std::string& event, const TrainState& s, const B
   j["bpc"] = b.est.bits_per_token();
   j["bpc_se"] = b.est.bits_per_token_se();
   j["ppl"] = b.est.perplexity();
+  if (bytes > 0) {
+    j["bytes"] = bytes;
+    j["bits_per_byte"] = b.est.bits_per_token() * tokens_per_byte;
+    j["bits_per_byte_se"] = b.est.bits_per_token_se() * tokens_per_byte;
+  }
   for (const auto& o : all)
     if (&o != &b) {
       j["bpc_" + o.name] = o.est.nats_per_token() / ln2;
@@ -268,6 +277,10 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     std::cerr << "discdiff train: note: the validation split holds " << nval << " windows of " << L
               << " tokens, fewer than --val-sequences " << cfg.val_sequences << "\n";
   const double h_win = corpus.window_entropy_bits(L), h_rate = corpus.entropy_rate_bits();
+  // Bits per byte of validation = bits per token x tokens / bytes, the bytes being the UTF-8
+  // bytes of the decoded validation windows (as `discdiff eval` counts them; docs/usage.md).
+  const std::int64_t val_bytes = std::int64_t(corpus.tokenizer.decode(val).size());
+  const double val_tokens_per_byte = val_bytes > 0 ? double(val.size()) / double(val_bytes) : 0.0;
 
   std::map<std::string, std::string> extra;
   extra["data.description"] = corpus.description;
@@ -354,7 +367,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
         fail(state.step, std::string(e.what()) + "; lower --lr");
       }
     }
-    auto j = bound_json("val", state, last_val.front(), last_val, elapsed);
+    auto j = bound_json("val", state, last_val.front(), last_val, elapsed, val_tokens_per_byte,
+                        val_bytes);
     j["weights"] = state.ema ? "ema" : "raw";
     if (corpus.source) j["window_entropy_bpc"] = h_win;
     log.write(j);
@@ -417,6 +431,11 @@ int run_train(TrainArgs& a, CLI::App& sub) {
       const std::string line = "step " + std::to_string(step) + "/" + std::to_string(cfg.steps) +
                                "  val " + v.name + " " + fmt(v.est.bits_per_token()) + " +- " +
                                fmt(v.est.bits_per_token_se()) + " bits/token" +
+                               (val_bytes > 0 ? ", " + fmt(v.est.bits_per_token() * val_tokens_per_byte) +
+                                                    " +- " +
+                                                    fmt(v.est.bits_per_token_se() * val_tokens_per_byte) +
+                                                    " bits/byte"
+                                              : std::string()) +
                                (corpus.source ? " (source " + fmt(h_win) + ")" : "");
       progress.clear();
       if (!a.quiet) std::cout << "  " << line << std::endl;
@@ -446,7 +465,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     }
   }
   progress.clear();
-  nlohmann::json j = bound_json("end", state, last_val.front(), last_val, state.elapsed_s);
+  nlohmann::json j = bound_json("end", state, last_val.front(), last_val, state.elapsed_s,
+                                val_tokens_per_byte, val_bytes);
   if (peak_rss_bytes() > 0) j["peak_rss_bytes"] = peak_rss_bytes();
   if (corpus.source) {
     j["entropy_rate_bpc"] = h_rate;
@@ -457,8 +477,9 @@ int run_train(TrainArgs& a, CLI::App& sub) {
     const auto& v = last_val.front();
     std::cout << "done: " << cfg.steps << " steps in " << format_duration(state.elapsed_s)
               << "; validation " << v.name << " = " << fmt(v.est.bits_per_token()) << " +- "
-              << fmt(v.est.bits_per_token_se()) << " bits/token (perplexity "
-              << fmt(v.est.perplexity(), 3) << ")";
+              << fmt(v.est.bits_per_token_se()) << " bits/token";
+    if (val_bytes > 0) std::cout << ", " << fmt(v.est.bits_per_token() * val_tokens_per_byte) << " bits/byte";
+    std::cout << " (perplexity " << fmt(v.est.perplexity(), 3) << ")";
     if (corpus.source)
       std::cout << "; source " << fmt(h_win) << " bits/token, gap "
                 << fmt(100.0 * (v.est.bits_per_token() / h_win - 1.0), 1) << "%";

@@ -6,7 +6,8 @@ Input: one or more JSONL files, one JSON object per line with an "event" key:
          entropy_rate_bpc (optional; only for the synthetic source)
   train  step, tokens, loss_nats_per_token (loss_per_token before 2026-12), lr, grad_norm,
          tokens_per_s, elapsed_s
-  val    step, tokens, bound, nats_per_token, bpc, bpc_se, ppl, elapsed_s
+  val    step, tokens, bound, nats_per_token, bpc, bpc_se, ppl, elapsed_s; since 2026-12 also
+         bits_per_byte, bits_per_byte_se, bytes (absent from older logs)
   end    step, ... (final summary)
 Unknown keys and unknown event names are ignored; empty lines are skipped. A file may hold
 several runs: each "start" event begins a new run (events before the first start belong to
@@ -23,7 +24,8 @@ Modes:
       else the file stem. Writes a PNG at 120 dpi and prints its path.
   plot.py --table LOG.jsonl [...] [--labels a,b,...]
       Prints a Markdown table: run, objective, generator, schedule, steps, tokens, final
-      val bound name, bpc +- se (final val event), mean tokens/s over train events.
+      val bound name, bpc +- se (final val event; bits per token), bits/byte +- se (final val
+      event; "-" for logs without it), mean tokens/s over train events.
 
 Errors (missing/unreadable file, malformed line, a run without train or val events, bad
 --x, bad --smooth, mismatched --labels count, unwritable output) print
@@ -283,11 +285,13 @@ def table_rows(runs):
                 steps = s if steps is None else max(steps, s)
             if t is not None:
                 tokens = t if tokens is None else max(tokens, t)
-        bound = bpc = se = None
+        bound = bpc = se = bpb = bpb_se = None
         if r.val:
             lineno, ev = r.val[-1]
             bpc = number(r.path, lineno, ev, "bpc")
             se = number(r.path, lineno, ev, "bpc_se", optional=True)
+            bpb = number(r.path, lineno, ev, "bits_per_byte", optional=True)
+            bpb_se = number(r.path, lineno, ev, "bits_per_byte_se", optional=True)
             b = ev.get("bound")
             bound = str(b) if b is not None else None
         speeds = [number(r.path, ln, ev, "tokens_per_s", optional=True) for ln, ev in r.train]
@@ -298,6 +302,7 @@ def table_rows(runs):
             "generator": r.start.get("generator"),
             "schedule": r.start.get("schedule"),
             "steps": steps, "tokens": tokens, "bound": bound, "bpc": bpc, "bpc_se": se,
+            "bpb": bpb, "bpb_se": bpb_se,
             "tokens_per_s": (sum(speeds) / len(speeds)) if speeds else None,
         })
     return rows
@@ -305,23 +310,25 @@ def table_rows(runs):
 
 def print_table(runs):
     header = ["run", "objective", "generator", "schedule", "steps", "tokens",
-              "val bound", "bpc +- se", "mean tokens/s"]
+              "val bound", "bpc +- se", "bits/byte +- se", "mean tokens/s"]
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] * 4 + ["---:"] * 2 + ["---"] + ["---:"] * 2) + "|"]
+             "|" + "|".join(["---"] * 4 + ["---:"] * 2 + ["---"] + ["---:"] * 3) + "|"]
+
+    def pm(v, e):
+        if v is None:
+            return "-"
+        return "%.4f" % v if e is None else "%.4f +- %.4f" % (v, e)
+
     for row in table_rows(runs):
-        if row["bpc"] is None:
-            bpc = "-"
-        elif row["bpc_se"] is None:
-            bpc = "%.4f" % row["bpc"]
-        else:
-            bpc = "%.4f +- %.4f" % (row["bpc"], row["bpc_se"])
+        bpc = pm(row["bpc"], row["bpc_se"])
+        bpb = pm(row["bpb"], row["bpb_se"])
         cells = [row["run"],
                  row["objective"] if row["objective"] is not None else "-",
                  row["generator"] if row["generator"] is not None else "-",
                  row["schedule"] if row["schedule"] is not None else "-",
                  _fmt_int(row["steps"]), _fmt_int(row["tokens"]),
                  row["bound"] if row["bound"] is not None else "-",
-                 bpc,
+                 bpc, bpb,
                  "%.1f" % row["tokens_per_s"] if row["tokens_per_s"] is not None else "-"]
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     print("\n".join(lines))

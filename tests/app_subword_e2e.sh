@@ -10,6 +10,9 @@
 #   * a GPT-2 BPE checkpoint is self-contained: sample / eval / info need no tokenizer files;
 #   * eval's bits per byte = bits per token x tokens / bytes (JSON), and = bits per token for a
 #     one-byte-per-token vocabulary;
+#   * training's validation (metrics.jsonl val/end events, the printed line) gives bits per byte
+#     too: = bits per token x tokens / bytes, the bytes being those eval counts for the same
+#     windows; = bits per token for a chars vocabulary;
 #   * a token file of another tokenizer, a truncated token file, a malformed merges.txt and a
 #     token file without --tokenizer are clear errors (exit 2) naming the file (and line);
 #   * SentencePiece (if built in): tokenizer train, train --tokenizer spm:FILE, sample, eval;
@@ -65,8 +68,35 @@ awk -v t="$bpt" -v b="$bpb" -v n="$bytes" 'BEGIN { r = t * 256 / n; exit !(n > 2
   fail "bits/byte $bpb != bits/token $bpt x 256 tokens / $bytes bytes"
 echo "eval: $bpt bits/token = $bpb bits/byte over $bytes bytes"
 
-# A byte-level vocabulary: bits per byte == bits per token.
-"$bin" train --data "$corpus" --tokenizer chars --out chars --steps 4 --val-every 0 "${tiny[@]}" || fail "train chars"
+# Training's validation: the same windows (16 x 32 tokens of the valid split) as
+# `eval --sequences 16`, so the same bytes; bits per byte = bits per token x 512 / bytes.
+"$bin" eval -c from-tok/checkpoint.safetensors --data c.tok --split valid --sequences 16 --json ev16.jsonl \
+  > /dev/null || fail "eval --sequences 16"
+ebytes=$(json_num "$(head -n 1 ev16.jsonl)" bytes)
+for ev in val end; do
+  line=$(grep "\"event\":\"$ev\"" from-tok/metrics.jsonl | tail -n 1)
+  bpt=$(json_num "$line" bpc); bpb=$(json_num "$line" bits_per_byte); tbytes=$(json_num "$line" bytes)
+  se=$(json_num "$line" bpc_se); bse=$(json_num "$line" bits_per_byte_se)
+  [ "$tbytes" = "$ebytes" ] || fail "train's $ev line counts $tbytes bytes, eval of the same windows $ebytes: $line"
+  awk -v t="$bpt" -v b="$bpb" -v s="$se" -v bs="$bse" -v n="$tbytes" 'BEGIN { r = t * 512 / n; q = s * 512 / n;
+    exit !(n > 512 && (b - r) ^ 2 < 1e-12 * r * r && (bs - q) ^ 2 < 1e-12 * q * q) }' ||
+    fail "train $ev: bits/byte $bpb +- $bse != ($bpt +- $se) x 512 tokens / $tbytes bytes"
+done
+# Training on the raw text logs the same validation numbers.
+a=$(grep '"event":"end"' from-tok/metrics.jsonl); b=$(grep '"event":"end"' from-text/metrics.jsonl)
+for k in bpc bpc_se bytes bits_per_byte bits_per_byte_se; do
+  [ "$(json_num "$a" $k)" = "$(json_num "$b" $k)" ] || fail "end $k: token file $(json_num "$a" $k), raw text $(json_num "$b" $k)"
+done
+echo "train: validation $bpt bits/token = $bpb bits/byte over $tbytes bytes (eval counts the same bytes)"
+
+# A byte-level vocabulary: bits per byte == bits per token (in training's validation too; this
+# run prints its lines: all of tiny but --quiet).
+"$bin" train --data "$corpus" --tokenizer chars --out chars --steps 4 --val-every 0 "${tiny[@]:0:${#tiny[@]}-1}" \
+  > chars.txt || fail "train chars"
+line=$(grep '"event":"val"' chars/metrics.jsonl | tail -n 1)
+[ "$(json_num "$line" bpc)" = "$(json_num "$line" bits_per_byte)" ] || fail "chars: training's bpc != bits/byte: $line"
+grep -Eq "step 4/4  val elbo [0-9.]+ \+- [0-9.]+ bits/token, [0-9.]+ \+- [0-9.]+ bits/byte" chars.txt ||
+  fail "train's validation line lacks bits/byte: $(cat chars.txt)"
 "$bin" eval -c chars/checkpoint.safetensors --sequences 4 --json ev-chars.jsonl > /dev/null || fail "eval chars"
 line=$(head -n 1 ev-chars.jsonl)
 [ "$(json_num "$line" bpc)" = "$(json_num "$line" bits_per_byte)" ] || fail "chars: bpc != bits/byte: $line"
@@ -88,7 +118,15 @@ expect_error "badbpe/merges.txt:6: expected two tokens separated by one space" \
 { echo '{"a": 0,'; echo '"b" 1}'; } > badbpe/vocab.json
 expect_error "badbpe/vocab.json:2:5: expected ':'" \
   "$bin" tokenize --tokenizer gpt2:badbpe -o x.tok "$corpus"
-echo "errors: tokenizer mismatch, truncated token file, malformed merges/vocab"
+# A corpus that does not fit the tokenizer: tokenize fails and leaves -o as it was, with no
+# temporary file beside it (the ids are written to FILE.tmp.<pid>, renamed at the end).
+for i in $(seq 50); do echo 'hello {world}'; done > odd.txt
+echo "an older file" > keep.tok
+expect_error "the train split of 'odd.txt' does not fit the tokenizer" \
+  "$bin" tokenize --checkpoint chars/checkpoint.safetensors -o keep.tok odd.txt
+[ "$(cat keep.tok)" = "an older file" ] || fail "a failed tokenize changed its -o file"
+ls keep.tok.tmp.* 2>/dev/null && fail "a failed tokenize left a temporary file"
+echo "errors: tokenizer mismatch, truncated token file, malformed merges/vocab, a corpus outside the vocabulary"
 
 # --- SentencePiece ----------------------------------------------------------------------------
 if "$bin" tokenizer train --type bpe --vocab-size 400 -o m.model "$corpus" > spm.txt 2> spm.err; then

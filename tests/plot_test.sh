@@ -5,7 +5,7 @@
 #
 # Checks: PNG written for each --x mode (exists, non-empty, PNG signature, 1440x540 pixels =
 # 12x4.5 in at dpi 120), the printed path; --table values recomputed by hand from the fixture
-# (final val bpc +- se, steps, tokens, mean tokens/s); the debiased EMA against a direct
+# (final val bpc +- se, bits/byte +- se or '-' for old logs, steps, tokens, mean tokens/s); the debiased EMA against a direct
 # formula; and exit status 2 for a malformed line (message names file and line), a missing
 # file, a bad --x, a mismatched --labels count, a log without train/val events.
 # Uses $PYTHON if set, else /usr/bin/python3 (Debian's, where python3-matplotlib lives).
@@ -82,11 +82,20 @@ fi
 # mean of tokens_per_s over train events (5400,5600,5500,5700 -> 5550; 1200,1300,1250 -> 1250).
 if run_rc 0 "--table" --table "$FIX"; then
   grep -q '^| run | objective | generator | schedule |' "$TMP/out" || fail "table header missing"
-  grep -qF '| md4-linear | md4 | absorbing | linear | 400 | 819200 | elbo | 1.6125 +- 0.0125 | 5550.0 |' "$TMP/out" \
+  grep -qF '| md4-linear | md4 | absorbing | linear | 400 | 819200 | elbo | 1.6125 +- 0.0125 | - | 5550.0 |' "$TMP/out" \
     || fail "table row md4-linear wrong: $(cat "$TMP/out")"
-  grep -qF '| sedd-uniform | sedd | uniform | cosine | 300 | 153600 | dce | 2.0375 +- 0.0250 | 1250.0 |' "$TMP/out" \
+  grep -qF '| sedd-uniform | sedd | uniform | cosine | 300 | 153600 | dce | 2.0375 +- 0.0250 | - | 1250.0 |' "$TMP/out" \
     || fail "table row sedd-uniform wrong: $(cat "$TMP/out")"
   [ "$(grep -c '^|' "$TMP/out")" -eq 4 ] || fail "table should have 2 header + 2 run lines"
+fi
+# A log with bits per byte (train's val lines since 2026-12): the column shows the last one.
+printf '%s\n' '{"event":"start","run":"bpb","objective":"md4","generator":"absorbing","schedule":"linear"}' \
+  '{"event":"train","step":10,"tokens":640,"loss_nats_per_token":2.0,"tokens_per_s":100}' \
+  '{"event":"val","step":10,"tokens":640,"bound":"elbo","bpc":3.0,"bpc_se":0.5,"bits_per_byte":1.25,"bits_per_byte_se":0.125,"bytes":1229,"elapsed_s":1}' \
+  > "$TMP/bpb.jsonl"
+if run_rc 0 "--table with bits/byte" --table "$TMP/bpb.jsonl"; then
+  grep -qF '| bpb | md4 | absorbing | linear | 10 | 640 | elbo | 3.0000 +- 0.5000 | 1.2500 +- 0.1250 | 100.0 |' "$TMP/out" \
+    || fail "table row with bits/byte wrong: $(cat "$TMP/out")"
 fi
 if run_rc 0 "--table --labels" --table "$FIX" --labels "first,second"; then
   grep -qF '| first | md4 |' "$TMP/out" && grep -qF '| second | sedd |' "$TMP/out" \

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <string>
@@ -610,6 +611,70 @@ TEST_CASE("data: random crops are in range, deterministic and vary with the step
   CHECK_THROWS_AS(random_crops(tokens, 1, 0, 1, 0, dummy), std::invalid_argument);
   CHECK_THROWS_AS(random_crops(tokens, 1, static_cast<int>(n) + 1, 1, 0, dummy), std::invalid_argument);
   CHECK_THROWS_AS(random_crops(tokens, 1, 5, 1, 0, nullptr), std::invalid_argument);
+}
+
+TEST_CASE("data: TokenView reads owned ints and borrowed little-endian uint16 / uint32 ids alike") {
+  // Ids with every byte position used: 0, 1, 255, 256, 65535 (and 65536, 2^31 - 1 for uint32).
+  const std::vector<int> ids16{0, 1, 255, 256, 4660, 65535, 7, 65534};
+  const std::vector<int> ids32{0, 1, 255, 256, 65535, 65536, 16777216, 2147483647};
+  // Little-endian bytes written by hand, with a leading pad byte so the ids are unaligned.
+  auto bytes_of = [](const std::vector<int>& v, int w) {
+    auto b = std::make_shared<std::vector<unsigned char>>(1, 0xAB);
+    for (int x : v)
+      for (int k = 0; k < w; ++k) b->push_back(static_cast<unsigned char>((std::uint32_t(x) >> (8 * k)) & 255));
+    return b;
+  };
+  for (int w : {2, 4}) {
+    CAPTURE(w);
+    const std::vector<int>& ref = w == 2 ? ids16 : ids32;
+    std::weak_ptr<std::vector<unsigned char>> watch;
+    TokenView v;
+    {
+      auto buf = bytes_of(ref, w);
+      watch = buf;
+      v = TokenView::little_endian(buf, buf->data() + 1, ref.size(), w);
+    }
+    CHECK_FALSE(watch.expired());  // the view keeps its memory alive
+    CHECK(v.size() == ref.size());
+    CHECK_FALSE(v.owned());
+    CHECK(v.storage() == (w == 2 ? TokenView::Storage::u16le : TokenView::Storage::u32le));
+    for (std::size_t i = 0; i < ref.size(); ++i) CHECK(v[i] == ref[i]);
+    CHECK(v.to_vector() == ref);
+    std::vector<int> part(3, -1);
+    v.copy(2, 3, part.data());
+    CHECK(part == std::vector<int>(ref.begin() + 2, ref.begin() + 5));
+    v.copy(ref.size(), 0, nullptr);  // an empty range at the end is fine
+    CHECK_THROWS_AS(v.copy(6, 3, part.data()), std::invalid_argument);
+    CHECK_THROWS_AS(v.copy(1, 1, nullptr), std::invalid_argument);
+    // Crops and chunks equal those of the int vector, bit for bit.
+    std::vector<int> a(4 * 3), b(4 * 3);
+    random_crops(v, 4, 3, 99, 5, a.data());
+    random_crops(ref, 4, 3, 99, 5, b.data());
+    CHECK(a == b);
+    eval_chunks(v, 2, 1, 3, a.data());
+    eval_chunks(ref, 2, 1, 3, b.data());
+    CHECK(std::equal(a.begin(), a.begin() + 6, b.begin()));
+    const TokenView copy = v;  // copies share the memory
+    v = TokenView();
+    CHECK_FALSE(watch.expired());
+    CHECK(copy.to_vector() == ref);
+  }
+  // Owned: takes the vector over; copies share it.
+  std::vector<int> src(ids32);
+  const TokenView o(std::move(src));
+  CHECK(o.owned());
+  CHECK(o.storage() == TokenView::Storage::int32);
+  CHECK(o.to_vector() == ids32);
+  const TokenView o2 = o;
+  CHECK(o2.owned());
+  CHECK(o2.to_vector() == ids32);
+  // Borrowed vector (no ownership).
+  const TokenView b = TokenView::of(ids16);
+  CHECK_FALSE(b.owned());
+  CHECK(b.to_vector() == ids16);
+  CHECK(TokenView().empty());
+  CHECK_THROWS_AS(TokenView::little_endian(nullptr, nullptr, 1, 2), std::invalid_argument);
+  CHECK_THROWS_AS(TokenView::little_endian(nullptr, ids16.data(), 1, 8), std::invalid_argument);
 }
 
 TEST_CASE("data: eval chunks are fixed, non-overlapping and cover n / L * L tokens") {

@@ -3,6 +3,7 @@
 // SentencePiece cases skip themselves in a build without it).
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -163,6 +164,50 @@ TEST_CASE("token file: truncated, corrupt and foreign files give errors naming t
   bad[12] = 3;
   CHECK(contains(err("width.tok", bad), "id width 3"));
   CHECK(contains(error_of([&] { TokenFile::open(tmp.file("missing.tok")); }), tmp.file("missing.tok") + ": cannot open"));
+}
+
+TEST_CASE("token file: the streaming writer gives the documented bytes, piece by piece") {
+  TempDir tmp;
+  const Tokenizer t = Tokenizer::bytes();  // N = 256: 2-byte ids
+  // The expected file, byte by byte from the layout in token_file.hpp's comment.
+  auto le = [](std::uint64_t v, int n) {
+    std::string b;
+    for (int k = 0; k < n; ++k) b.push_back(static_cast<char>((v >> (8 * k)) & 255));
+    return b;
+  };
+  const std::vector<int> train{1, 2, 255, 0, 7}, test{9};
+  std::string want = std::string("DDTOKENS") + le(1, 4) + le(2, 4) + le(256, 4) + le(0, 4) +
+                     le(t.hash(), 8) + le(train.size(), 8) + le(0, 8) + le(test.size(), 8);
+  for (int id : train) want += le(static_cast<std::uint64_t>(id), 2);
+  for (int id : test) want += le(static_cast<std::uint64_t>(id), 2);
+  const std::string path = tmp.file("w.tok");
+  write_bytes(path, "an older file");
+  {
+    TokenFileWriter w(path, t);
+    w.append(0, train.data(), 2);  // train in three pieces, one empty
+    w.append(0, train.data() + 2, 0);
+    w.append(0, train.data() + 2, 3);
+    CHECK(read_bytes(path) == "an older file");  // untouched until finish()
+    w.append(2, test);                          // no valid ids at all
+    CHECK(w.count(0) == 5u);
+    CHECK(w.count(1) == 0u);
+    w.finish();
+  }
+  CHECK(read_bytes(path) == want);
+  write_token_file(tmp.file("whole.tok"), t, train, {}, test);
+  CHECK(read_bytes(tmp.file("whole.tok")) == want);
+  // Errors: an id outside [0, N), a split out of order; a writer given up leaves no file.
+  {
+    TokenFileWriter w(tmp.file("bad.tok"), t);
+    CHECK(contains(error_of([&] { w.append(0, std::vector<int>{3, 256}); }), "id 256 is outside [0, 256)"));
+    w.append(1, std::vector<int>{1});
+    CHECK(contains(error_of([&] { w.append(0, std::vector<int>{1}); }), "split 0 appended after split 1"));
+  }
+  CHECK_FALSE(std::filesystem::exists(tmp.file("bad.tok")));
+  std::size_t left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.dir)) left += e.path().filename() != "w.tok" &&
+                                                                            e.path().filename() != "whole.tok";
+  CHECK(left == 0);  // no temporary left behind
 }
 
 TEST_CASE("token file: chunked encoding equals whole-text encoding on the corpora") {

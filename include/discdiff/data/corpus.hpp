@@ -24,10 +24,24 @@
 //   12,549,840-byte text8 prefix this is [0, 11294856) / [11294856, 11922348)
 //   / [11922348, 12549840).
 //
-// random_crops / eval_chunks
+// TokenView
+//   A read-only sequence of token ids, in one of two storages:
+//     owned     a std::vector<int> held by a shared_ptr (text encoded at load time, the
+//               synthetic source): TokenView(std::move(ids));
+//     borrowed  little-endian uint16 or uint32 ids in memory that something else owns, kept
+//               alive by a shared_ptr (a memory-mapped token file: TokenFile::view(s) in
+//               token_file.hpp); TokenView::of(vector) borrows a vector without keeping it
+//               alive (the caller keeps it for as long as the view is used).
+//   Copies share the ids (nothing is copied). Reading converts to int only what is read:
+//   operator[] (one id), copy(first, count, out) and to_vector() (a whole copy: tests and
+//   small splits only). So training and evaluation on a token file touch only the pages of
+//   the crops and windows they read, and the file is never copied into a vector.
+//
+// random_crops / eval_chunks (TokenView, or std::vector<int> through TokenView::of)
 //   Crop b of training step `step` starts at
 //   CounterRng(seed, kCropStream, step * B + b).uniform_int(n - L + 1).
 //   Evaluation uses the n / L fixed non-overlapping chunks [k L, (k + 1) L).
+//   The ids are the same, bit for bit, whatever the storage.
 //
 // Errors: std::runtime_error for I/O and format problems (missing file with
 // strerror, corrupt xz with the meaning of the lzma_ret code, malformed or
@@ -42,6 +56,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -374,12 +389,120 @@ inline Splits standard_splits(const std::string& path, std::size_t n) {
   return s;
 }
 
+/// A read-only sequence of token ids, owned or borrowed (see the file comment).
+class TokenView {
+ public:
+  /// How the ids are stored: native ints, or little-endian 2- or 4-byte unsigned ids.
+  enum class Storage { int32, u16le, u32le };
+
+  /// An empty view.
+  TokenView() = default;
+  /// Takes `ids` over (owned storage).
+  explicit TokenView(std::vector<int> ids) {
+    auto v = std::make_shared<const std::vector<int>>(std::move(ids));
+    data_ = v->data();
+    n_ = v->size();
+    storage_ = Storage::int32;
+    keep_ = std::move(v);
+  }
+  /// A view of `ids` that does not keep it alive: `ids` must outlive the view and its copies.
+  static TokenView of(const std::vector<int>& ids) {
+    TokenView t;
+    t.data_ = ids.data();
+    t.n_ = ids.size();
+    t.storage_ = Storage::int32;
+    return t;
+  }
+  /// `n` little-endian unsigned ids of `width` bytes (2 or 4) at `data`, kept alive by `keep`
+  /// (e.g. the shared_ptr of a memory map). Throws std::invalid_argument for another width or
+  /// a null `data` with n > 0.
+  static TokenView little_endian(std::shared_ptr<const void> keep, const void* data, std::size_t n,
+                                 int width) {
+    if (width != 2 && width != 4)
+      throw std::invalid_argument("TokenView::little_endian: width " + std::to_string(width) +
+                                  " (2 or 4 bytes)");
+    if (data == nullptr && n > 0)
+      throw std::invalid_argument("TokenView::little_endian: data is null but n = " + std::to_string(n));
+    TokenView t;
+    t.keep_ = std::move(keep);
+    t.data_ = data;
+    t.n_ = n;
+    t.storage_ = width == 2 ? Storage::u16le : Storage::u32le;
+    return t;
+  }
+
+  std::size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  Storage storage() const { return storage_; }
+  /// Whether the ids live in a vector<int> of this view (owned) rather than elsewhere.
+  bool owned() const { return storage_ == Storage::int32 && keep_ != nullptr; }
+
+  /// Id i (unchecked, like std::vector::operator[]).
+  int operator[](std::size_t i) const {
+    const auto* b = static_cast<const unsigned char*>(data_);
+    switch (storage_) {
+      case Storage::u16le: return static_cast<int>(b[2 * i] | (unsigned(b[2 * i + 1]) << 8));
+      case Storage::u32le:
+        return static_cast<int>(std::uint32_t(b[4 * i]) | (std::uint32_t(b[4 * i + 1]) << 8) |
+                                (std::uint32_t(b[4 * i + 2]) << 16) | (std::uint32_t(b[4 * i + 3]) << 24));
+      case Storage::int32: break;
+    }
+    return static_cast<const int*>(data_)[i];
+  }
+
+  /// Ids [first, first + count) as ints into out (count entries). Throws
+  /// std::invalid_argument if the range is outside the view or out is null with count > 0.
+  void copy(std::size_t first, std::size_t count, int* out) const {
+    if (first > n_ || count > n_ - first)
+      throw std::invalid_argument("TokenView::copy: ids [" + std::to_string(first) + ", " +
+                                  std::to_string(first) + " + " + std::to_string(count) +
+                                  ") exceed the " + std::to_string(n_) + " ids");
+    if (count == 0) return;
+    if (out == nullptr) throw std::invalid_argument("TokenView::copy: out is null");
+    const auto* b = static_cast<const unsigned char*>(data_);
+    switch (storage_) {
+      case Storage::int32: {
+        const int* p = static_cast<const int*>(data_) + first;
+        std::copy(p, p + count, out);
+        return;
+      }
+      case Storage::u16le: {
+        const unsigned char* p = b + 2 * first;
+        for (std::size_t i = 0; i < count; ++i)
+          out[i] = static_cast<int>(p[2 * i] | (unsigned(p[2 * i + 1]) << 8));
+        return;
+      }
+      case Storage::u32le: {
+        const unsigned char* p = b + 4 * first;
+        for (std::size_t i = 0; i < count; ++i)
+          out[i] = static_cast<int>(std::uint32_t(p[4 * i]) | (std::uint32_t(p[4 * i + 1]) << 8) |
+                                    (std::uint32_t(p[4 * i + 2]) << 16) |
+                                    (std::uint32_t(p[4 * i + 3]) << 24));
+        return;
+      }
+    }
+  }
+
+  /// All ids as a vector (a full copy: for tests and small splits).
+  std::vector<int> to_vector() const {
+    std::vector<int> v(n_);
+    copy(0, n_, v.data());
+    return v;
+  }
+
+ private:
+  std::shared_ptr<const void> keep_;
+  const void* data_ = nullptr;
+  std::size_t n_ = 0;
+  Storage storage_ = Storage::int32;
+};
+
 /// Philox stream of the training crops ("CROP").
 constexpr std::uint32_t kCropStream = 0x43524F50;
 
 /// B random crops of length L into out (B x L, row-major); crop b of step
 /// `step` starts at CounterRng(seed, kCropStream, step * B + b).uniform_int(n - L + 1).
-inline void random_crops(const std::vector<int>& tokens, int B, int L, std::uint64_t seed,
+inline void random_crops(const TokenView& tokens, int B, int L, std::uint64_t seed,
                          std::uint64_t step, int* out) {
   const std::size_t n = tokens.size();
   if (B < 1) throw std::invalid_argument("random_crops: B = " + std::to_string(B) + " (must be >= 1)");
@@ -395,10 +518,15 @@ inline void random_crops(const std::vector<int>& tokens, int B, int L, std::uint
   for (int b = 0; b < B; ++b) {
     CounterRng rng(seed, kCropStream, step * static_cast<std::uint64_t>(B) + static_cast<std::uint64_t>(b));
     const std::size_t s = rng.uniform_int(static_cast<std::uint32_t>(starts));
-    std::copy(tokens.begin() + static_cast<std::ptrdiff_t>(s),
-              tokens.begin() + static_cast<std::ptrdiff_t>(s + static_cast<std::size_t>(L)),
-              out + static_cast<std::size_t>(b) * static_cast<std::size_t>(L));
+    tokens.copy(s, static_cast<std::size_t>(L),
+                out + static_cast<std::size_t>(b) * static_cast<std::size_t>(L));
   }
+}
+
+/// random_crops of a vector (borrowed for the call).
+inline void random_crops(const std::vector<int>& tokens, int B, int L, std::uint64_t seed,
+                         std::uint64_t step, int* out) {
+  random_crops(TokenView::of(tokens), B, L, seed, step, out);
 }
 
 /// The number of fixed non-overlapping evaluation chunks: n / L.
@@ -409,7 +537,7 @@ inline std::size_t num_eval_chunks(std::size_t n, int L) {
 
 /// Chunks first .. first + count - 1 (chunk k = tokens [k L, (k + 1) L)) into
 /// out (count x L, row-major).
-inline void eval_chunks(const std::vector<int>& tokens, int L, std::size_t first,
+inline void eval_chunks(const TokenView& tokens, int L, std::size_t first,
                         std::size_t count, int* out) {
   const std::size_t total = num_eval_chunks(tokens.size(), L);
   if (first > total || count > total - first)
@@ -420,8 +548,13 @@ inline void eval_chunks(const std::vector<int>& tokens, int L, std::size_t first
                                 " tokens");
   if (count > 0 && out == nullptr) throw std::invalid_argument("eval_chunks: out is null");
   const std::size_t Ls = static_cast<std::size_t>(L);
-  std::copy(tokens.begin() + static_cast<std::ptrdiff_t>(first * Ls),
-            tokens.begin() + static_cast<std::ptrdiff_t>((first + count) * Ls), out);
+  tokens.copy(first * Ls, count * Ls, out);
+}
+
+/// eval_chunks of a vector (borrowed for the call).
+inline void eval_chunks(const std::vector<int>& tokens, int L, std::size_t first,
+                        std::size_t count, int* out) {
+  eval_chunks(TokenView::of(tokens), L, first, count, out);
 }
 
 }  // namespace data
