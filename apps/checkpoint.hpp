@@ -116,18 +116,28 @@ inline void save_checkpoint(const std::string& path, const RunConfig& cfg,
   w.set_metadata("model.rope_base", detail_app::exact_text(s.net->config().rope_base));
   w.set_metadata("param_count", std::to_string(s.net->num_params()));
   for (const auto& kv : extra_meta) w.set_metadata(kv.first, kv.second);
-  const std::int64_t P = static_cast<std::int64_t>(s.net->num_params());
-  // The network's tensors live in the backend's memory: explicit copies to the host.
-  (void)P;
+  // The tensors are written from where they are, without a second copy in memory: the host
+  // backend's slabs directly, a device backend's through one host copy each, kept until the write.
   const nn::ModelConfig& mc = s.net->config();
   nn::StateDictOptions so;
-  nn::add_state_dict(w, mc, s.net->params_host().data(), so);
+  so.borrow = true;
+  std::vector<std::vector<float>> host_copies;
+  host_copies.reserve(4);
+  auto host = [&](const auto& buf) -> const float* {
+    if constexpr (std::decay_t<decltype(buf)>::memory_space::host_accessible) {
+      return buf.data();
+    } else {
+      host_copies.push_back(to_host_vector(buf));
+      return host_copies.back().data();
+    }
+  };
+  nn::add_state_dict(w, mc, host(s.net->params()), so);
   so.prefix = "adam.m.";
-  nn::add_state_dict(w, mc, to_host_vector(s.opt->first_moment()).data(), so);
+  nn::add_state_dict(w, mc, host(s.opt->first_moment()), so);
   so.prefix = "adam.v.";
-  nn::add_state_dict(w, mc, to_host_vector(s.opt->second_moment()).data(), so);
+  nn::add_state_dict(w, mc, host(s.opt->second_moment()), so);
   so.prefix = "ema.";
-  if (s.ema) nn::add_state_dict(w, mc, to_host_vector(s.ema->shadow()).data(), so);
+  if (s.ema) nn::add_state_dict(w, mc, host(s.ema->shadow()), so);
   if (!s.w_raw.empty()) {
     const std::int64_t n = static_cast<std::int64_t>(s.w_raw.size());
     w.add<float>("w_raw", {n}, s.w_raw.data());

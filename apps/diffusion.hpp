@@ -152,6 +152,17 @@ class Problem {
       need.add(what + " J1/J2 work rows",
                std::min(double(std::size_t(64) << 20), 2.0 * double(B) * double(L) * (N_ + 1) * sizeof(Real)));
   }
+  /// Adds the GEMM library's work memory for passes of up to B sequences of L tokens on
+  /// `threads` threads: OpenBLAS packs the operands into a work buffer of up to 64 MiB per thread
+  /// it runs, and a product touches at most its operands' size of it (here the B L V_out logits
+  /// of the output head, the largest). Measured at V = 50257 (docs/usage.md): about 90 MB of
+  /// resident memory per thread beyond the heap, none at a character vocabulary.
+  void add_gemm_memory(MemoryNeed& need, std::int64_t B, std::int64_t L, int threads) const {
+    const std::int64_t rows = per_token_noise() ? 2 * B : B, len = causal() ? L + 1 : L;
+    const double operand = double(rows) * double(len) * double(model_config().vocab_out) * sizeof(Real);
+    need.add("GEMM work buffers (" + std::to_string(threads) + " threads)",
+             double(std::max(1, threads)) * std::min(double(std::size_t(64) << 20), operand));
+  }
   /// Adds the parameters, gradients and AdamW moments (+ EMA) of a network of this shape
   /// (`copies` float slabs of the parameter count).
   void add_param_memory(MemoryNeed& need, int copies, const std::string& what) const {

@@ -301,6 +301,7 @@ int run_eval(const EvalArgs& a) {
     {  // memory: refuse before allocating what cannot fit
       MemoryNeed need;
       p.add_eval_memory(need, eo.batch, L, "network", a.j_bounds);
+      p.add_gemm_memory(need, eo.batch, L, current_threads());
       require_memory(need, a.max_memory,
                      "lower --batch");
     }

@@ -234,6 +234,7 @@ int run_sample(const SampleArgs& a) {
     MemoryNeed need;
     const std::int64_t B = std::min(a.batch, a.n);
     p.add_pass_memory(need, B, L, false, "network", /*logit_grad=*/false);
+    p.add_gemm_memory(need, B, L, current_threads());
     // The samplers read the network's logits in place (NetModel::evaluate); a truncation scratch
     // of their size with --top-p / --top-k (grid samplers), a host copy for the final draw of
     // uniformization.

@@ -200,6 +200,8 @@ int run_train(TrainArgs& a, CLI::App& sub) {
   p.add_pass_memory(need, cfg.batch, cfg.seq_len, true, "training");
   p.add_eval_memory(need, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences), cfg.seq_len,
                     "validation");
+  p.add_gemm_memory(need, std::max<std::int64_t>(cfg.batch, std::min<std::int64_t>(cfg.val_batch, cfg.val_sequences)),
+                    cfg.seq_len, current_threads());
   require_memory(need, a.max_memory,
                  "lower --batch, --val-batch or --seq-len, or the network's size");
   if (!resuming) state = TrainState::fresh(p);

@@ -128,6 +128,17 @@ echo "md4: token file == raw text (4 steps, bit-identical tensors)"
 for obj in sedd cedd; do
   "$bin" train --data c.tok --tokenizer "$gpt2" --objective $obj --out $obj "${tiny[@]}" || fail "train $obj"
 done
+# The start-up memory estimate covers the peak at this vocabulary (logits, their gradient, the
+# validation's logits, the GEMM work buffers; apps/memory_check.hpp): peak - 64 MiB <= estimate
+# <= 1.5 peak, as app.e2e.limits requires at a character vocabulary.
+for obj in md4 sedd cedd; do
+  est=$(grep -o '"memory_estimate_bytes":[0-9.e+]*' $obj/metrics.jsonl | head -n 1 | cut -d: -f2)
+  peak=$(grep -o '"peak_rss_bytes":[0-9.e+]*' $obj/metrics.jsonl | tail -n 1 | cut -d: -f2)
+  [ -n "$est" ] && [ -n "$peak" ] || fail "$obj: no memory_estimate_bytes / peak_rss_bytes in metrics.jsonl"
+  awk -v e="$est" -v p="$peak" 'BEGIN { exit !(p - 64 * 2^20 <= e && e <= 1.5 * p) }' ||
+    fail "$obj: memory estimate $est bytes vs peak RSS $peak"
+  echo "$obj: memory estimate $(awk -v e="$est" 'BEGIN{printf "%.0f", e/2^20}') MiB, peak RSS $(awk -v p="$peak" 'BEGIN{printf "%.0f", p/2^20}') MiB"
+done
 
 # shape_of CK TENSOR: the tensor's shape as "a,b"
 shape_of() {

@@ -561,6 +561,42 @@ TEST_CASE("safetensors: writer rejects bad input with std::invalid_argument") {
   CHECK(f.names() == std::vector<std::string>{"a"});
 }
 
+TEST_CASE("safetensors: borrowed tensors are written from the caller's memory, same bytes as copies") {
+  std::vector<float> big(1000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = 0.5f * float(i) - 3.0f;
+  const std::int32_t ids[3] = {7, -1, 42};
+  SafetensorsWriter copied, borrowed;
+  for (SafetensorsWriter* w : {&copied, &borrowed}) w->set_metadata("k", "v");
+  copied.add("w", {10, 100}, big.data());
+  copied.add("i", {3}, ids);
+  borrowed.add_borrowed("w", Dtype::F32, {10, 100}, big.data(), big.size() * sizeof(float));
+  borrowed.add("i", {3}, ids);  // copies and borrowed entries mix
+  CHECK(borrowed.serialize() == copied.serialize());
+  // A borrowed tensor is read at write time, a copied one at add time.
+  big[5] = 1e6f;
+  const auto fb = SafetensorsFile::parse(borrowed.serialize());
+  const auto fc = SafetensorsFile::parse(copied.serialize());
+  CHECK(fb.read<float>("w", {10, 100})[5] == 1e6f);
+  CHECK(fc.read<float>("w", {10, 100})[5] == 0.5f * 5 - 3.0f);
+  // write_atomic writes the same bytes as serialize().
+  const std::string dir = make_temp_dir();
+  borrowed.write_atomic(dir + "/b.safetensors");
+  std::string on_disk;
+  {
+    std::FILE* in = std::fopen((dir + "/b.safetensors").c_str(), "rb");
+    REQUIRE(in != nullptr);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, in)) > 0;) on_disk.append(buf, n);
+    std::fclose(in);
+  }
+  CHECK(on_disk == borrowed.serialize());
+  remove_dir(dir);
+  // The same checks as add().
+  CHECK_THROWS_AS(borrowed.add_borrowed("w", Dtype::F32, {1}, big.data(), 4), std::invalid_argument);
+  CHECK_THROWS_AS(borrowed.add_borrowed("x", Dtype::F32, {2}, big.data(), 12), std::invalid_argument);
+  CHECK_THROWS_AS(borrowed.add_borrowed("x", Dtype::F32, {2}, nullptr, 8), std::invalid_argument);
+}
+
 TEST_CASE("safetensors: fuzz corpus of truncated and mutated files") {
   const std::string base = fuzz_seed_writer().serialize();
   REQUIRE(try_parse(base) == 1);

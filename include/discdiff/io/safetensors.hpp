@@ -271,7 +271,21 @@ class SafetensorsWriter {
   /// dimensions >= 0; nbytes == prod(shape) * dtype_size(dtype).
   void add(const std::string& name, Dtype dtype, std::vector<std::int64_t> shape,
            const void* data, std::size_t nbytes) {
-    const char* where = "SafetensorsWriter::add";
+    add_entry(name, dtype, std::move(shape), data, nbytes, /*borrow=*/false);
+  }
+
+  /// Add a tensor by reference (no copy): the same checks as add(); `data` must stay valid and
+  /// unchanged until the last serialize() / write_atomic() of this writer. A checkpoint of a
+  /// large network then needs no second copy of its tensors in memory.
+  void add_borrowed(const std::string& name, Dtype dtype, std::vector<std::int64_t> shape,
+                    const void* data, std::size_t nbytes) {
+    add_entry(name, dtype, std::move(shape), data, nbytes, /*borrow=*/true);
+  }
+
+ private:
+  void add_entry(const std::string& name, Dtype dtype, std::vector<std::int64_t> shape,
+                 const void* data, std::size_t nbytes, bool borrow) {
+    const char* where = borrow ? "SafetensorsWriter::add_borrowed" : "SafetensorsWriter::add";
     if (name.empty()) throw std::invalid_argument(std::string(where) + ": empty tensor name");
     if (name == "__metadata__")
       throw std::invalid_argument(std::string(where) +
@@ -306,10 +320,17 @@ class SafetensorsWriter {
     e.name = name;
     e.dtype = dtype;
     e.shape = std::move(shape);
-    if (nbytes > 0) e.bytes.assign(static_cast<const char*>(data), nbytes);
+    if (borrow) {
+      e.view = static_cast<const char*>(data);
+      e.view_size = nbytes;
+    } else if (nbytes > 0) {
+      e.bytes.assign(static_cast<const char*>(data), nbytes);
+    }
     names_.insert(name);
     entries_.push_back(std::move(e));
   }
+
+ public:
 
   /// Typed add: T is float, double, std::int64_t, std::int32_t or std::uint8_t;
   /// data holds prod(shape) elements.
@@ -330,9 +351,9 @@ class SafetensorsWriter {
   std::string serialize() const {
     std::string out = header_block();
     std::size_t total = out.size();
-    for (const auto& e : entries_) total += e.bytes.size();
+    for (const auto& e : entries_) total += e.size();
     out.reserve(total);
-    for (const auto& e : entries_) out += e.bytes;
+    for (const auto& e : entries_) out.append(e.data(), e.size());
     return out;
   }
 
@@ -360,14 +381,13 @@ class SafetensorsWriter {
       ::unlink(tmp.c_str());
       detail::st_io_fail(path, step, err);
     };
-    auto put = [&](const std::string& s) {
-      if (s.empty()) return;
+    auto put = [&](const char* d, std::size_t n) {
+      if (n == 0) return;
       errno = 0;
-      if (std::fwrite(s.data(), 1, s.size(), f) != s.size())
-        fail("writing '" + tmp + "' failed");
+      if (std::fwrite(d, 1, n, f) != n) fail("writing '" + tmp + "' failed");
     };
-    put(head);
-    for (const auto& e : entries_) put(e.bytes);
+    put(head.data(), head.size());
+    for (const auto& e : entries_) put(e.data(), e.size());
     errno = 0;
     if (std::fflush(f) != 0) fail("flushing '" + tmp + "' failed");
     if (::fsync(::fileno(f)) != 0) fail("fsync of '" + tmp + "' failed");
@@ -393,7 +413,11 @@ class SafetensorsWriter {
     std::string name;
     Dtype dtype;
     std::vector<std::int64_t> shape;
-    std::string bytes;
+    std::string bytes;             ///< the copied bytes (add)
+    const char* view = nullptr;    ///< or the caller's bytes (add_borrowed)
+    std::size_t view_size = 0;
+    const char* data() const { return view ? view : bytes.data(); }
+    std::size_t size() const { return view ? view_size : bytes.size(); }
   };
 
   static std::string dirname(const std::string& path) {
@@ -416,7 +440,7 @@ class SafetensorsWriter {
       nlohmann::ordered_json t = nlohmann::ordered_json::object();
       t["dtype"] = dtype_name(e.dtype);
       t["shape"] = e.shape;
-      const std::uint64_t end = offset + e.bytes.size();
+      const std::uint64_t end = offset + e.size();
       t["data_offsets"] = nlohmann::ordered_json::array({offset, end});
       h[e.name] = std::move(t);
       offset = end;

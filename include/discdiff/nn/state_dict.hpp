@@ -54,6 +54,9 @@ struct StateDictOptions {
   bool drop_mask_embedding = false;
   /// Prepended to every name (e.g. "adam.m."); native format only.
   std::string prefix;
+  /// The writer references the slab instead of copying it (SafetensorsWriter::add_borrowed): the
+  /// slab must then outlive the writer's last write. Padded tensors (mdlm) are always copied.
+  bool borrow = false;
 };
 
 /// The name of the rotary buffer upstream.
@@ -145,7 +148,13 @@ inline void add_state_dict(io::SafetensorsWriter& w, const ModelConfig& cfg, con
     if (t.offset == lay.tok_emb) r = rows.embed;
     if (t.offset == lay.head_w || t.offset == lay.head_b) r = rows.head;
     if (r <= t.rows) {
-      w.add<float>(o.prefix + t.torch_name, detail::st_shape(t, r), p);
+      auto shape = detail::st_shape(t, r);
+      std::size_t n = sizeof(float);
+      for (auto d : shape) n *= std::size_t(d);
+      if (o.borrow)
+        w.add_borrowed(o.prefix + t.torch_name, io::Dtype::F32, std::move(shape), p, n);
+      else
+        w.add<float>(o.prefix + t.torch_name, std::move(shape), p);
     } else {  // mdlm: the MASK output row, zero
       std::vector<float> padded(std::size_t(r) * std::size_t(t.cols), 0.0f);
       std::copy(p, p + t.size(), padded.begin());
