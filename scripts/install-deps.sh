@@ -7,10 +7,12 @@
 #   scripts/install-deps.sh            # install what is missing
 #   scripts/install-deps.sh --check    # only report; exit 1 if something is missing
 #   scripts/install-deps.sh --list     # print the package list and exit
-#   scripts/install-deps.sh --bench    # also the optional packages (PyTorch
-#                                      # reference for bench/compare_torch and the interop
-#                                      # test app.interop_torch: python3-torch,
-#                                      # python3-numpy); `make bench` passes it
+#   scripts/install-deps.sh --bench    # also what only the benchmarks need (none beyond
+#                                      # the default set today); `make bench` passes it
+#
+# PyTorch: Debian's python3-torch 1.13 (+ python3-numpy, about 60 MB of downloads) is in the
+# default set: the interop test app.interop_torch loads discdiff checkpoints into an
+# independent PyTorch DDiT, and bench/compare_torch uses it as the reference.
 #
 # MPI: Open MPI (libopenmpi-dev for find_package(MPI), openmpi-bin for mpirun); optional at
 # build time (DISCDIFF_ENABLE_MPI turns itself off when it is absent).
@@ -57,9 +59,10 @@ else
   thrust_note="Thrust from libthrust-dev"
 fi
 
-# Benchmark-only: the PyTorch reference of bench/compare_torch (Debian's python3-torch, run
-# with /usr/bin/python3; it uses libopenblas0-openmp above, never the reference BLAS).
-bench_packages=(python3-torch python3-numpy)
+# The PyTorch reference of app.interop_torch and bench/compare_torch (Debian's python3-torch,
+# run with /usr/bin/python3; it uses libopenblas0-openmp above, never the reference BLAS).
+packages+=(python3-torch python3-numpy)
+bench_packages=()
 
 mode=install
 list=0

@@ -19,7 +19,7 @@ output_layer), not discdiff's layout, and checks:
 
 Debian 12 has no python3-safetensors: the files are read and written by the few lines below
 (an 8-byte little-endian header length, a JSON header, the raw little-endian bytes).
-Exits 77 (CTest: skipped) when torch is not installed (scripts/install-deps.sh --bench).
+Exits 77 (CTest: skipped) when torch is not installed (scripts/install-deps.sh installs it).
 """
 import json
 import math
@@ -34,7 +34,7 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError:
-    print("SKIP: python3-torch is not installed (scripts/install-deps.sh --bench)")
+    print("SKIP: python3-torch is not installed (scripts/install-deps.sh installs it)")
     sys.exit(77)
 
 torch.set_num_threads(1)
