@@ -51,11 +51,30 @@ with lzma.open(sys.argv[1], "rb") as f:
 open(sys.argv[2], "wb").write(data)
 EOF
 
+# The independent decoder of the checks below (a module in the work directory): GPT-2's
+# byte-to-unicode map written out independently of the program, and id -> bytes of a vocab.json.
+cat > gpt2dec.py <<'EOF'
+import json
+ORDER = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+_sym, _k = {b: chr(b) for b in ORDER}, 0
+for _b in range(256):
+    if _b not in _sym:
+        _sym[_b] = chr(256 + _k); _k += 1
+INV = {c: b for b, c in _sym.items()}
+
+def token_bytes(vocab_path):  # {id: bytes} of a GPT-2 vocab.json / encoder.json
+    vocab = json.load(open(vocab_path, encoding="utf-8"))
+    return {i: (bytes(INV[c] for c in t) if all(c in INV for c in t) else t.encode("utf-8"))
+            for t, i in vocab.items()}
+EOF
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
 # check_tokfile FILE VOCAB_JSON TEXT: the header (uint16, N = 50257, sizes) and the three splits
 # decoded by an independent decoder equal the text's byte splits.
 check_tokfile() {
   "$py" - "$@" <<'EOF'
-import json, struct, sys
+import struct, sys
+from gpt2dec import token_bytes
 path, vocab_path, text_path = sys.argv[1:4]
 raw = open(path, "rb").read()
 text = open(text_path, "rb").read()
@@ -66,18 +85,8 @@ assert n_sym == 50257, n_sym
 assert len(raw) == 56 + 2 * (n_tr + n_va + n_te), (len(raw), n_tr, n_va, n_te)
 ids = struct.unpack_from(f"<{n_tr + n_va + n_te}H", raw, 56)
 assert max(ids) < n_sym
-# GPT-2's byte-to-unicode map, written out independently of the program.
-order = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-sym, k = {b: chr(b) for b in order}, 0
-for b in range(256):
-    if b not in sym:
-        sym[b] = chr(256 + k); k += 1
-inv = {c: b for b, c in sym.items()}
-vocab = json.load(open(vocab_path, encoding="utf-8"))
-assert sorted(vocab.values()) == list(range(n_sym)), "vocabulary ids are not 0..N-1"
-tok = [None] * n_sym
-for t, i in vocab.items():
-    tok[i] = bytes(inv[c] for c in t) if all(c in inv for c in t) else t.encode("utf-8")
+tok = token_bytes(vocab_path)
+assert sorted(tok) == list(range(n_sym)), "vocabulary ids are not 0..N-1"
 dec = lambda seq: b"".join(tok[i] for i in seq)
 n = len(text); a = n * 90 // 100; b = n * 95 // 100
 assert dec(ids[:n_tr]) == text[:a], "train split does not decode to the text"
@@ -92,14 +101,8 @@ EOF
 check_samples() {
   "$py" - "$@" <<'EOF'
 import json, sys
-order = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-sym, k = {b: chr(b) for b in order}, 0
-for b in range(256):
-    if b not in sym:
-        sym[b] = chr(256 + k); k += 1
-inv = {c: b for b, c in sym.items()}
-vocab = json.load(open(sys.argv[2], encoding="utf-8"))
-tok = {i: (bytes(inv[c] for c in t) if all(c in inv for c in t) else t.encode()) for t, i in vocab.items()}
+from gpt2dec import token_bytes
+tok = token_bytes(sys.argv[2])
 lines = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 assert len(lines) == 2, len(lines)
 for s in lines:
@@ -173,14 +176,8 @@ assert rows, "no eval line with bits_per_byte"
 raw = open(sys.argv[2], "rb").read()
 n_tr, n_va = struct.unpack_from("<QQ", raw, 32)
 valid = struct.unpack_from(f"<{8 * 32}H", raw, 56 + 2 * n_tr)  # the first 8 windows of 32
-order = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-sym, k = {b: chr(b) for b in order}, 0
-for b in range(256):
-    if b not in sym:
-        sym[b] = chr(256 + k); k += 1
-inv = {c: b for b, c in sym.items()}
-vocab = json.load(open(sys.argv[3], encoding="utf-8"))
-tok = {i: (bytes(inv[c] for c in t) if all(c in inv for c in t) else t.encode()) for t, i in vocab.items()}
+from gpt2dec import token_bytes
+tok = token_bytes(sys.argv[3])
 nbytes = len(b"".join(tok[i] for i in valid))
 for r in rows:
     bpt, bpb, nb = r["bpc"], r["bits_per_byte"], r["bytes"]
