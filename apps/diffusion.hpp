@@ -150,7 +150,8 @@ class Problem {
     const bool j = !causal() && !per_token_noise() && (loss_kind() != LossKind::md4 || md4_j_bounds);
     if (j)
       need.add(what + " J1/J2 work rows",
-               std::min(double(std::size_t(64) << 20), 2.0 * double(B) * double(L) * (N_ + 1) * sizeof(Real)));
+               std::min(double(AppSpace::host_accessible ? kMcHostScratchBytes : kMcDeviceScratchBytes),
+                        2.0 * double(B) * double(L) * (N_ + 1) * sizeof(Real)));
   }
   /// Adds the GEMM library's work memory for passes of up to B sequences of L tokens on
   /// `threads` threads: OpenBLAS packs the operands into a work buffer of up to 64 MiB per thread

@@ -101,6 +101,10 @@ namespace discdiff {
 inline constexpr std::uint32_t kMcTimeStream = 0x4d430001u;
 inline constexpr std::uint32_t kMcForwardStream = 0x10000000u;
 inline constexpr std::uint64_t kMcMaxBatches = 0x3fffffffull;
+/// Default bounds of the J estimator's work rows (ScoreBoundOptions::scratch_bytes = 0): host
+/// and device executors.
+inline constexpr std::size_t kMcHostScratchBytes = std::size_t(64) << 20;
+inline constexpr std::size_t kMcDeviceScratchBytes = std::size_t(1) << 30;
 
 // ------------------------------------------------------------------ estimates
 
@@ -351,7 +355,7 @@ class BatchSums {
 /// Positions per chunk of the J estimator's work rows (ScoreBoundOptions::scratch_bytes).
 template <class T, class Space>
 std::int64_t score_chunk_positions(std::size_t scratch_bytes, int D, std::int64_t positions) {
-  if (scratch_bytes == 0) scratch_bytes = Space::host_accessible ? (std::size_t(64) << 20) : (std::size_t(1) << 30);
+  if (scratch_bytes == 0) scratch_bytes = Space::host_accessible ? kMcHostScratchBytes : kMcDeviceScratchBytes;
   const std::size_t per = 2 * static_cast<std::size_t>(D) * sizeof(T);
   const std::int64_t c = static_cast<std::int64_t>(std::max<std::size_t>(1, scratch_bytes / per));
   return std::min(c, positions);
